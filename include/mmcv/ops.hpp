@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// mmcv-ops umbrella header: every MMCV operator (mmcv.ops) on LibTorch tensors.
+// Include one module (<mmcv/ops/nms.hpp>) instead to keep compile times down.
+
+#include <mmcv/ops/version.hpp>
+
+#include <mmcv/ops/bbox.hpp>

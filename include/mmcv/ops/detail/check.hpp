@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Argument checks shared by every op. All user-facing error messages are built here, in one
+// format:  "<op>: expected <arg> to <expectation>, but got <actual>".
+// IWYU pragma: private, include <mmcv/ops.hpp> or an op header instead.
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace mmcv {
+namespace ops {
+namespace detail {
+
+/// "[3, 5]" for a tensor's sizes.
+inline std::string shape_str(at::IntArrayRef sizes) {
+  std::ostringstream os;
+  os << '[';
+  for (size_t i = 0; i < sizes.size(); ++i) os << (i ? ", " : "") << sizes[i];
+  os << ']';
+  return os.str();
+}
+
+/// "Float" / "Double" / "Long" ...
+inline std::string dtype_str(const at::Tensor& t) { return std::string(c10::toString(t.scalar_type())); }
+
+/// Symbolic shape checks with names that bind on first use, kornia style:
+///   ShapeChecker sc("nms");
+///   sc.check(boxes, "boxes", {"N", "4"});
+///   sc.check(scores, "scores", {"N"});          // N must agree with boxes' N
+/// A dim spec is a decimal number (exact size), a name (binds, then must agree), or "*" (any).
+/// A spec starting with "..." as its first entry allows any number of leading dims.
+class ShapeChecker {
+ public:
+  explicit ShapeChecker(const char* op) : op_(op) {}
+
+  ShapeChecker& check(const at::Tensor& t, const char* arg, std::initializer_list<std::string_view> dims) {
+    std::vector<std::string_view> spec(dims);
+    bool ellipsis = !spec.empty() && spec.front() == "...";
+    if (ellipsis) spec.erase(spec.begin());
+    const int64_t want = static_cast<int64_t>(spec.size());
+    const int64_t ndim = t.dim();
+    bool ok = ellipsis ? ndim >= want : ndim == want;
+    const int64_t lead = ndim - want;
+    const Bound before = bound_;  // names bound by earlier arguments, for the message
+    for (int64_t i = 0; ok && i < want; ++i) {
+      const std::string_view s = spec[i];
+      const int64_t actual = t.size(lead + i);
+      if (s == "*") continue;
+      if (is_number(s)) {
+        ok = actual == std::stoll(std::string(s));
+      } else {
+        auto it = find(s);
+        if (it == bound_.end()) {
+          bound_.emplace_back(std::string(s), actual);
+        } else {
+          ok = it->second == actual;
+        }
+      }
+    }
+    TORCH_CHECK_VALUE(ok, op_, ": expected ", arg, " to have shape ", spec_str(spec, ellipsis),
+                      bindings_str(spec, before), ", but got ", shape_str(t.sizes()));
+    return *this;
+  }
+
+  /// The size bound to a symbolic name (after a successful check), or -1.
+  int64_t size(std::string_view name) const {
+    auto it = find(name);
+    return it == bound_.end() ? -1 : it->second;
+  }
+
+ private:
+  using Bound = std::vector<std::pair<std::string, int64_t>>;
+  static bool is_number(std::string_view s) {
+    if (s.empty()) return false;
+    for (char c : s)
+      if (c < '0' || c > '9') return false;
+    return true;
+  }
+  Bound::const_iterator find(std::string_view n) const {
+    for (auto it = bound_.begin(); it != bound_.end(); ++it)
+      if (it->first == n) return it;
+    return bound_.end();
+  }
+  Bound::iterator find(std::string_view n) {
+    for (auto it = bound_.begin(); it != bound_.end(); ++it)
+      if (it->first == n) return it;
+    return bound_.end();
+  }
+  static std::string spec_str(const std::vector<std::string_view>& spec, bool ellipsis) {
+    std::string s = "[";
+    if (ellipsis) s += spec.empty() ? "..." : "..., ";
+    for (size_t i = 0; i < spec.size(); ++i) {
+      if (i) s += ", ";
+      s += std::string(spec[i]);
+    }
+    return s + "]";
+  }
+  // " (with N = 3)" when a symbolic name was already bound by an earlier argument.
+  static std::string bindings_str(const std::vector<std::string_view>& spec, const Bound& bound) {
+    std::string s;
+    for (const auto& d : spec) {
+      if (d == "*" || is_number(d)) continue;
+      auto it = bound.begin();
+      while (it != bound.end() && it->first != d) ++it;
+      if (it == bound.end()) continue;
+      s += s.empty() ? " (with " : ", ";
+      s += std::string(d) + " = " + std::to_string(it->second);
+    }
+    return s.empty() ? s : s + ")";
+  }
+
+  const char* op_;
+  Bound bound_;
+};
+
+/// Exact rank.
+inline void check_dim(const at::Tensor& t, int64_t ndim, const char* op, const char* arg) {
+  TORCH_CHECK_VALUE(t.dim() == ndim, op, ": expected ", arg, " to be a ", ndim, "-D tensor, but got ",
+                    t.dim(), "-D tensor of shape ", shape_str(t.sizes()));
+}
+
+/// Floating dtype (float32/float64, plus half/bfloat16 when allow_half).
+inline void check_floating(const at::Tensor& t, const char* op, const char* arg, bool allow_half = false) {
+  const auto st = t.scalar_type();
+  const bool ok = st == at::kFloat || st == at::kDouble ||
+                  (allow_half && (st == at::kHalf || st == at::kBFloat16));
+  TORCH_CHECK_TYPE(ok, op, ": expected ", arg, " to have a floating-point dtype (",
+                   allow_half ? "float16, bfloat16, float32 or float64" : "float32 or float64", "), but got ",
+                   dtype_str(t));
+}
+
+/// Integer dtype (any of int8..int64, uint8).
+inline void check_integral(const at::Tensor& t, const char* op, const char* arg) {
+  TORCH_CHECK_TYPE(at::isIntegralType(t.scalar_type(), /*includeBool=*/false), op, ": expected ", arg,
+                   " to have an integer dtype, but got ", dtype_str(t));
+}
+
+inline void check_same_dtype(const at::Tensor& a, const at::Tensor& b, const char* op, const char* arg_a,
+                             const char* arg_b) {
+  TORCH_CHECK_TYPE(a.scalar_type() == b.scalar_type(), op, ": expected ", arg_b, " to have the same dtype as ",
+                   arg_a, " (", dtype_str(a), "), but got ", dtype_str(b));
+}
+
+inline void check_same_device(const at::Tensor& a, const at::Tensor& b, const char* op, const char* arg_a,
+                              const char* arg_b) {
+  TORCH_CHECK_VALUE(a.device() == b.device(), op, ": expected ", arg_b, " to be on the same device as ", arg_a,
+                    " (", a.device(), "), but got ", b.device());
+}
+
+/// String option in an allowed set: `expected method to be one of {"naive", "linear"}, but got "cubic"`.
+inline void check_one_of(const std::string& value, std::initializer_list<const char*> allowed, const char* op,
+                         const char* arg) {
+  for (const char* a : allowed)
+    if (value == a) return;
+  std::string set = "{";
+  bool first = true;
+  for (const char* a : allowed) {
+    set += (first ? "\"" : ", \"") + std::string(a) + "\"";
+    first = false;
+  }
+  set += "}";
+  TORCH_CHECK_VALUE(false, op, ": expected ", arg, " to be one of ", set, ", but got \"", value, "\"");
+}
+
+/// Integer option in an allowed set: `expected offset to be one of {0, 1}, but got 2`.
+inline void check_one_of(int64_t value, std::initializer_list<int64_t> allowed, const char* op, const char* arg) {
+  for (int64_t a : allowed)
+    if (value == a) return;
+  std::string set = "{";
+  bool first = true;
+  for (int64_t a : allowed) {
+    set += (first ? "" : ", ") + std::to_string(a);
+    first = false;
+  }
+  set += "}";
+  TORCH_CHECK_VALUE(false, op, ": expected ", arg, " to be one of ", set, ", but got ", value);
+}
+
+/// Closed range check for scalar parameters; NaN always fails.
+inline void check_in_range(double v, double lo, double hi, const char* op, const char* arg) {
+  TORCH_CHECK_VALUE(v >= lo && v <= hi, op, ": expected ", arg, " to be in [", lo, ", ", hi, "], but got ", v);
+}
+
+/// Finite scalar parameter.
+inline void check_finite_scalar(double v, const char* op, const char* arg) {
+  TORCH_CHECK_VALUE(std::isfinite(v), op, ": expected ", arg, " to be finite, but got ", v);
+}
+
+/// Strictly positive integer parameter.
+inline void check_positive(int64_t v, const char* op, const char* arg) {
+  TORCH_CHECK_VALUE(v > 0, op, ": expected ", arg, " to be positive, but got ", v);
+}
+
+/// Non-negative integer parameter.
+inline void check_non_negative(int64_t v, const char* op, const char* arg) {
+  TORCH_CHECK_VALUE(v >= 0, op, ": expected ", arg, " to be non-negative, but got ", v);
+}
+
+/// Every element finite. Reads device data: on CUDA this synchronises once (documented per op).
+inline void check_finite(const at::Tensor& t, const char* op, const char* arg) {
+  if (t.numel() == 0 || !t.is_floating_point()) return;
+  const bool ok = at::isfinite(t).all().item<bool>();  // host-side: one sync to validate input
+  TORCH_CHECK_VALUE(ok, op, ": expected ", arg, " to contain only finite values, but got NaN or Inf");
+}
+
+/// A 1- or 2-element size argument (Python's `int or tuple`), e.g. output_size = 7 or (7, 7).
+inline std::pair<int64_t, int64_t> pair_arg(at::IntArrayRef v, const char* op, const char* arg) {
+  TORCH_CHECK_VALUE(v.size() == 1 || v.size() == 2, op, ": expected ", arg,
+                    " to be an int or a pair of ints, but got ", v.size(), " values");
+  return v.size() == 1 ? std::make_pair(v[0], v[0]) : std::make_pair(v[0], v[1]);
+}
+
+}  // namespace detail
+}  // namespace ops
+}  // namespace mmcv
