@@ -218,6 +218,16 @@ inline std::pair<int64_t, int64_t> pair_arg(at::IntArrayRef v, const char* op, c
   return v.size() == 1 ? std::make_pair(v[0], v[0]) : std::make_pair(v[0], v[1]);
 }
 
+/// A condition no other helper expresses (a relation between arguments, a flag that must hold),
+/// in the common format: check_arg(c == 8, "deform_conv2d", "input", "have weight.size(1) * groups
+/// = 8 channels", c) -> "deform_conv2d: expected input to have weight.size(1) * groups = 8
+/// channels, but got 6".
+template <typename Actual>
+inline void check_arg(bool ok, const char* op, const char* arg, const std::string& expectation,
+                      const Actual& actual) {
+  TORCH_CHECK_VALUE(ok, op, ": expected ", arg, " to ", expectation, ", but got ", actual);
+}
+
 }  // namespace detail
 }  // namespace ops
 }  // namespace mmcv
