@@ -6,3 +6,5 @@
 #include <mmcv/ops/version.hpp>
 
 #include <mmcv/ops/bbox.hpp>
+#include <mmcv/ops/box_iou_quadri.hpp>
+#include <mmcv/ops/box_iou_rotated.hpp>
