@@ -6,5 +6,10 @@
 #include <mmcv/ops/version.hpp>
 
 #include <mmcv/ops/bbox.hpp>
+#include <mmcv/ops/nms.hpp>
 #include <mmcv/ops/box_iou_quadri.hpp>
 #include <mmcv/ops/box_iou_rotated.hpp>
+#include <mmcv/ops/roi_align.hpp>
+#include <mmcv/ops/roi_align_module.hpp>  // RoIAlign (torch::nn)
+#include <mmcv/ops/roi_pool.hpp>
+#include <mmcv/ops/roi_pool_module.hpp>  // RoIPool (torch::nn)

@@ -1,0 +1,588 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Non-maximum suppression. Mirrors mmcv/ops/nms.py (mmcv.ops.nms, soft_nms, nms_match,
+// nms_rotated, nms_quadri, batched_nms).
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/arg.h>
+
+#include <mmcv/ops/detail/box_geometry.hpp>
+#include <mmcv/ops/detail/check.hpp>
+#include <mmcv/ops/detail/nms_driver.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace mmcv {
+namespace ops {
+
+/// C++ form of MMCV's `nms_cfg` dict for batched_nms: one field per dict key, same names.
+/// A field left unset (std::nullopt) is a key absent from the dict, so the op's own default
+/// applies; setting a key the chosen `type` does not take is an error, as in Python.
+///
+///   // Python: dict(type='soft_nms', iou_threshold=0.5, sigma=0.5, min_score=0.05)
+///   auto cfg = mmcv::ops::NmsConfig().type("soft_nms").iou_threshold(0.5).sigma(0.5).min_score(0.05);
+struct NmsConfig {
+  /// The NMS op: "nms" or "soft_nms" (and "nms_rotated" / "nms_quadri" where this build has them).
+  /// Default: "nms".
+  TORCH_ARG(std::string, type) = "nms";
+  /// IoU threshold passed to the op. Required by nms (and nms_rotated / nms_quadri); soft_nms
+  /// defaults to 0.3. Default: unset.
+  TORCH_ARG(std::optional<double>, iou_threshold) = std::nullopt;
+  /// Boxes count from which batched_nms runs one NMS per class (then sorts). Default: 10000.
+  TORCH_ARG(int64_t, split_thr) = 10000;
+  /// Overrides batched_nms's `class_agnostic` argument when set. Default: unset.
+  TORCH_ARG(std::optional<bool>, class_agnostic) = std::nullopt;
+  /// nms / soft_nms: 0, or 1 for the legacy "+1" box convention. Default: unset (0).
+  TORCH_ARG(std::optional<int64_t>, offset) = std::nullopt;
+  /// nms: keep only scores > score_threshold before NMS (when > 0). Default: unset (0).
+  TORCH_ARG(std::optional<double>, score_threshold) = std::nullopt;
+  /// Keep at most max_num boxes (when > 0). Taken by nms; batched_nms's per-class path also takes
+  /// it for every type (it truncates the final sorted result there). Default: unset (-1).
+  TORCH_ARG(std::optional<int64_t>, max_num) = std::nullopt;
+  /// soft_nms: gaussian sigma. Default: unset (0.5).
+  TORCH_ARG(std::optional<double>, sigma) = std::nullopt;
+  /// soft_nms: boxes whose decayed score falls below it are discarded. Default: unset (1e-3).
+  TORCH_ARG(std::optional<double>, min_score) = std::nullopt;
+  /// soft_nms: "naive", "linear" or "gaussian". Default: unset ("linear").
+  TORCH_ARG(std::optional<std::string>, method) = std::nullopt;
+  /// nms_rotated: angle orientation flag. Default: unset (true).
+  TORCH_ARG(std::optional<bool>, clockwise) = std::nullopt;
+};
+
+namespace detail {
+
+/// Stable descending score order: ties keep the lower index first (mmcv-ops' tie rule, the
+/// `alt.*` answer of the tie-sensitive reference cases). [N] -> int64 [N].
+inline at::Tensor nms_score_order(const at::Tensor& scores) {
+  return std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
+}
+
+/// Axis-aligned boxes packed for the NMS driver, coordinate-major so every pairwise op runs over
+/// a contiguous inner dim: [5, N] rows x1, y1, -x2, -y2, area (area with `offset`, MMCV's order).
+/// Negating x2/y2 lets one `maximum` give max(x1), max(y1), -min(x2), -min(y2) of every pair.
+inline at::Tensor nms_pack_boxes(const at::Tensor& boxes, double offset) {
+  auto packed = at::empty({5, boxes.size(0)}, boxes.options());
+  packed.narrow(0, 0, 2).copy_(boxes.narrow(1, 0, 2).t());
+  auto neg_corner = packed.narrow(0, 2, 2);
+  at::neg_out(neg_corner, boxes.narrow(1, 2, 2).t());
+  packed.select(0, 4).copy_(box_area(boxes, offset));
+  return packed;
+}
+
+/// IoU of packed boxes a [5, T] with b [5, K] -> [T, K], rounding exactly like MMCV's CPU loop:
+/// w = max(0, min(x2) - max(x1) + offset), likewise h, inter = w * h,
+/// iou = inter / ((area_a + area_b) - inter). Here s = max(x1) + (-min(x2)) = -(min(x2) - max(x1))
+/// exactly, s - offset = -((min(x2) - max(x1)) + offset) exactly (rounding is sign-symmetric), and
+/// min(0, s) * min(0, s') = w * h exactly.
+inline at::Tensor nms_packed_iou(const at::Tensor& a, const at::Tensor& b, double offset) {
+  auto c = at::maximum(a.narrow(0, 0, 4).unsqueeze(2), b.narrow(0, 0, 4).unsqueeze(1));  // [4, T, K]
+  auto s = at::add(c.narrow(0, 0, 2), c.narrow(0, 2, 2));                               // [2, T, K] = -(w, h)
+  if (offset != 0) s.sub_(offset);
+  s.clamp_max_(0);
+  auto inter = at::mul(s.select(0, 0), s.select(0, 1));                                  // [T, K]
+  auto uni = at::add(a.select(0, 4).unsqueeze(1), b.select(0, 4).unsqueeze(0));          // [T, K]
+  uni.sub_(inter);
+  return inter.div_(uni);
+}
+
+/// Tile size of the axis-aligned NMS driver, chosen by measurement (docs/performance.md).
+inline constexpr int64_t kNmsTile = 64;
+
+/// Validation shared by nms and soft_nms (shape, dtype, device).
+inline void check_nms_inputs(const char* op, const at::Tensor& boxes, const at::Tensor& scores) {
+  ShapeChecker sc(op);
+  sc.check(boxes, "boxes", {"N", "4"});
+  sc.check(scores, "scores", {"N"});
+  check_floating(boxes, op, "boxes");
+  check_same_dtype(boxes, scores, op, "boxes", "scores");
+  check_same_device(boxes, scores, op, "boxes", "scores");
+}
+
+/// One device read validating boxes/scores (finite) and telling whether every box has
+/// non-negative sides and a finite area (then a NaN IoU can only come from a zero-area box, which
+/// nothing can suppress with `>`: the driver may use its faster column-max reduction).
+/// Returns that flag; throws the check_finite message otherwise.
+inline bool check_nms_values(const char* op, const at::Tensor& boxes, const char* boxes_arg,
+                             const at::Tensor& scores, const char* scores_arg, double offset) {
+  auto sides = boxes.narrow(1, 2, 2) - boxes.narrow(1, 0, 2);
+  if (offset != 0) sides = sides + offset;
+  const auto flags = at::stack({at::isfinite(boxes).all(), scores.defined() ? at::isfinite(scores).all()
+                                                                              : at::ones({}, boxes.options().dtype(at::kBool)),
+                                (sides >= 0).all().logical_and(at::isfinite(sides.prod(1)).all())})
+                         .cpu();  // host-side: one read to validate the input
+  const bool* f = flags.data_ptr<bool>();
+  if (!f[0]) check_finite(boxes, op, boxes_arg);
+  if (!f[1]) check_finite(scores, op, scores_arg);
+  return f[2];
+}
+
+/// Greedy NMS of axis-aligned boxes (no checks): indices into `boxes` of the kept boxes in
+/// descending score order. Runs without autograd; the result is a normal tensor.
+inline at::Tensor nms_keep(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold, int64_t offset,
+                           int64_t max_num, bool fast_reduction) {
+  at::Tensor keep;
+  {
+    c10::InferenceMode guard;  // internal bookkeeping needs no autograd
+    const auto order = nms_score_order(scores);
+    const auto packed = nms_pack_boxes(boxes.index_select(0, order), static_cast<double>(offset));
+    NmsDriverOptions opts;
+    opts.tile = kNmsTile;
+    opts.box_dim = 1;
+    opts.max_keep = max_num;
+    opts.nan_columns_never_suppressed = fast_reduction;
+    const double off = static_cast<double>(offset);
+    const auto r = greedy_nms(
+        packed, [off](const at::Tensor& a, const at::Tensor& b) { return nms_packed_iou(a, b, off); },
+        static_cast<float>(iou_threshold), NmsCompare::kGreater, opts);
+    keep = order.index_select(0, r.keep);
+  }
+  return keep.clone();  // a normal (non-inference) tensor: usable in autograd and in-place
+}
+
+}  // namespace detail
+
+// =============================================================================================
+// nms
+// =============================================================================================
+
+/// Greedy non-maximum suppression of axis-aligned boxes.
+///
+/// MMCV: `mmcv.ops.nms(boxes, scores, iou_threshold, offset=0, score_threshold=0, max_num=-1)`
+///
+/// @param boxes           Tensor[N, 4] `(x1, y1, x2, y2)`, float32 or float64, finite.
+/// @param scores          Tensor[N], same dtype and device as boxes, finite.
+/// @param iou_threshold   in [0, 1]; a box is suppressed by a kept box when IoU **>** threshold.
+/// @param offset          0, or 1 for the legacy "+1" convention (w = x2 - x1 + 1).
+/// @param score_threshold when > 0, only boxes with score **>** score_threshold take part;
+///                        `inds` still index the input.
+/// @param max_num         when > 0, keep at most max_num boxes (the first of the NMS result).
+/// @return `(dets, inds)`: dets Tensor[K, 5] = kept boxes with their score as last column, in
+///         descending score order; inds int64 Tensor[K], indices into the input.
+/// @throws c10::Error on a wrong shape, non-floating dtype, dtype/device mismatch, offset not in
+///         {0, 1}, iou_threshold outside [0, 1], non-finite score_threshold, NaN/Inf in the input.
+/// @note Ties: boxes with equal scores are visited in index order (a stable sort); MMCV's unstable
+///       sort may visit them in another order (docs/ops/nms.md). Thresholds are rounded to
+///       float32 as in MMCV's kernel. Memory: O(N) plus O(64 * min(N, 16384)) temporaries (tiled
+///       greedy, detail/nms_driver.hpp), never N x N. On CUDA the host reads one validation flag
+///       and a few counts per 64-box tile (device syncs). dets is differentiable with respect to
+///       boxes and scores (it is a gather, as in MMCV); inds is not.
+/// \warning Zero-area boxes have IoU 0/0 = NaN with each other, which never suppresses (MMCV too).
+/// Example:
+///   auto [dets, inds] = mmcv::ops::nms(boxes, scores, /*iou_threshold=*/0.5);
+inline std::tuple<at::Tensor, at::Tensor> nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold,
+                                              int64_t offset = 0, double score_threshold = 0, int64_t max_num = -1) {
+  constexpr const char* op = "nms";
+  detail::check_nms_inputs(op, boxes, scores);
+  detail::check_one_of(offset, {0, 1}, op, "offset");
+  detail::check_in_range(iou_threshold, 0.0, 1.0, op, "iou_threshold");
+  detail::check_finite_scalar(score_threshold, op, "score_threshold");
+  const auto long_opts = boxes.options().dtype(at::kLong);
+  if (boxes.size(0) == 0) {
+    return {at::empty({0, 5}, boxes.options()), at::empty({0}, long_opts)};
+  }
+  const bool fast = detail::check_nms_values(op, boxes, "boxes", scores, "scores", static_cast<double>(offset));
+
+  at::Tensor inds;
+  if (score_threshold > 0) {
+    // MMCV filters first (scores > thr, compared in the scores' dtype), then maps back.
+    const auto valid = at::nonzero(at::gt(scores.detach(), score_threshold)).squeeze(1);  // host-side: valid count
+    if (valid.size(0) == 0) {
+      inds = at::empty({0}, long_opts);
+    } else {
+      inds = valid.index_select(
+          0, detail::nms_keep(boxes.index_select(0, valid).detach(), scores.index_select(0, valid).detach(),
+                              iou_threshold, offset, max_num, fast));
+    }
+  } else {
+    inds = detail::nms_keep(boxes.detach(), scores.detach(), iou_threshold, offset, max_num, fast);
+  }
+  auto dets = at::cat({boxes.index_select(0, inds), scores.index_select(0, inds).unsqueeze(1)}, 1);
+  return {dets, inds};
+}
+
+// =============================================================================================
+// soft_nms
+// =============================================================================================
+
+namespace detail {
+
+/// MMCV's softnms_cpu, step for step, with ATen ops on the input's device. State, in MMCV's array
+/// order: data[N, 6] = (x1, y1, -x2, -y2, area, score) and ids[N]; positions < i hold the picked
+/// boxes (never touched again), positions [i, m) the live candidates.
+/// Each step: pick the first maximum of the live scores, swap it to position i, decay every later
+/// live score by the method's weight of its IoU with the pick, then discard the boxes that fell
+/// below min_score exactly as MMCV's swap-with-last loop does (holes among the first survivors'
+/// slots are refilled by the surviving tail boxes, last first).
+inline std::tuple<at::Tensor, at::Tensor> soft_nms_impl(const at::Tensor& boxes, const at::Tensor& scores,
+                                                        float iou_threshold, float sigma, float min_score,
+                                                        int64_t method, int64_t offset) {
+  const int64_t n = boxes.size(0);
+  auto data = at::empty({n, 6}, boxes.options());
+  data.narrow(1, 0, 2).copy_(boxes.narrow(1, 0, 2));
+  auto neg_corner = data.narrow(1, 2, 2);
+  at::neg_out(neg_corner, boxes.narrow(1, 2, 2));
+  data.select(1, 4).copy_(box_area(boxes, static_cast<double>(offset)));
+  data.select(1, 5).copy_(scores);
+  auto ids = at::arange(n, boxes.options().dtype(at::kLong));
+  const double off = static_cast<double>(offset);
+
+  int64_t m = n;
+  for (int64_t i = 0; i < m; ++i) {  // host-side: one step per picked box (soft-NMS is sequential)
+    // Pick: first position of the maximum live score (MMCV scans with a strict `<` from position
+    // i, so a NaN score is skipped unless it sits at position i). Only gaussian decays can make a
+    // NaN score (0/0 IoU of two zero-area boxes times exp): handle it there.
+    auto live_scores = data.select(1, 5).narrow(0, i, m - i);
+    if (method == 2) {
+      const auto nan = at::isnan(live_scores);
+      live_scores = at::where(nan, at::full({}, -std::numeric_limits<double>::infinity(), live_scores.options()),
+                              live_scores);
+      live_scores.narrow(0, 0, 1).masked_fill_(nan.narrow(0, 0, 1), std::numeric_limits<double>::infinity());
+    }
+    const int64_t j = i + live_scores.argmax().item<int64_t>();  // host-side: the pick drives the next step
+    if (j != i) {
+      const auto idx = at::tensor({i, j}, ids.options().device(at::kCPU)).to(ids.device());
+      const auto swapped = at::tensor({j, i}, ids.options().device(at::kCPU)).to(ids.device());
+      data.index_copy_(0, swapped, data.index_select(0, idx));
+      ids.index_copy_(0, swapped, ids.index_select(0, idx));
+    }
+    const int64_t live = m - i - 1;
+    if (live == 0) break;
+    auto pick = data.select(0, i);                 // [6]
+    auto rest = data.narrow(0, i + 1, live);       // [L, 6]
+    auto c = at::maximum(pick.narrow(0, 0, 4).unsqueeze(0), rest.narrow(1, 0, 4));  // [L, 4]
+    auto s = at::add(c.narrow(1, 0, 2), c.narrow(1, 2, 2));                          // [L, 2] = -(w, h)
+    if (off != 0) s.sub_(off);
+    s.clamp_max_(0);
+    auto inter = at::mul(s.select(1, 0), s.select(1, 1));                            // [L]
+    auto uni = at::add(rest.select(1, 4), pick.select(0, 4));
+    uni.sub_(inter);
+    auto ovr = inter.div_(uni);                                                      // [L]
+    at::Tensor weight;
+    if (method == 0) {  // naive
+      weight = at::ge(ovr, iou_threshold).logical_not_().to(ovr.scalar_type());
+    } else if (method == 1) {  // linear
+      weight = at::where(at::ge(ovr, iou_threshold), at::rsub(ovr, 1), at::ones_like(ovr));
+    } else {  // gaussian: exp(-(ovr * ovr) / sigma), MMCV's order
+      weight = ovr.mul(ovr).neg_().div_(sigma).exp_();
+    }
+    auto rest_scores = rest.select(1, 5);
+    rest_scores.mul_(weight);
+    const auto dead = at::lt(rest_scores, min_score);                               // [L]
+    const int64_t alive = live - dead.sum().item<int64_t>();  // host-side: live count for the loop
+    if (alive == live) continue;
+    // Holes among the first `alive` slots are refilled by the surviving tail boxes, last first.
+    auto perm = at::arange(alive, ids.options());
+    if (alive > 0) {
+      const auto holes = at::nonzero(dead.narrow(0, 0, alive)).squeeze(1);
+      if (holes.size(0) > 0) {
+        const auto fillers = at::nonzero(dead.narrow(0, alive, live - alive).logical_not()).squeeze(1).add_(alive).flip(0);
+        perm.index_copy_(0, holes, fillers);
+        data.narrow(0, i + 1, alive).copy_(rest.index_select(0, perm));
+        auto rest_ids = ids.narrow(0, i + 1, live);
+        ids.narrow(0, i + 1, alive).copy_(rest_ids.index_select(0, perm));
+      }
+    }
+    m = i + 1 + alive;
+  }
+  auto dets = at::empty({m, 5}, boxes.options());
+  dets.narrow(1, 0, 2).copy_(data.narrow(0, 0, m).narrow(1, 0, 2));
+  auto corner = dets.narrow(1, 2, 2);
+  at::neg_out(corner, data.narrow(0, 0, m).narrow(1, 2, 2));
+  dets.select(1, 4).copy_(data.narrow(0, 0, m).select(1, 5));
+  return {dets, ids.narrow(0, 0, m).clone()};
+}
+
+}  // namespace detail
+
+/// Soft-NMS: instead of discarding overlapping boxes, decay their scores.
+///
+/// MMCV: `mmcv.ops.soft_nms(boxes, scores, iou_threshold=0.3, sigma=0.5, min_score=1e-3,
+///        method='linear', offset=0)`
+///
+/// @param boxes         Tensor[N, 4] `(x1, y1, x2, y2)`, float32 or float64, finite.
+/// @param scores        Tensor[N], same dtype and device as boxes, finite.
+/// @param iou_threshold in [0, 1]; "naive" zeroes and "linear" multiplies by (1 - IoU) the score
+///                      of every box with IoU **>=** threshold; "gaussian" ignores it.
+/// @param sigma         gaussian weight exp(-IoU^2 / sigma); must be > 0 for "gaussian".
+/// @param min_score     a box whose decayed score falls below it is discarded (finite).
+/// @param method        "naive", "linear" or "gaussian".
+/// @param offset        0, or 1 for the legacy "+1" convention.
+/// @return `(dets, inds)`: dets Tensor[K, 5] = picked boxes with their DECAYED score, in pick
+///         order (descending decayed score); inds int64 Tensor[K] indices into the input.
+///         Both on the input's device.
+/// @throws c10::Error on a wrong shape, non-floating dtype, dtype/device mismatch, offset not in
+///         {0, 1}, unknown method, iou_threshold outside [0, 1], gaussian sigma <= 0, non-finite min_score,
+///         NaN/Inf in the input.
+/// @note Exactly MMCV's algorithm, including its tie rule (the first maximum in MMCV's swapped
+///       array order wins) and its swap-with-last discarding; the picked box is never tested
+///       against min_score (a lone low-score box is kept). Parameters are rounded to float32 as in
+///       MMCV's kernel. Runs on the input's device (MMCV: CPU only). Sequential by nature: one
+///       step of ~25 ATen calls per picked box, each step reading the pick and the live count on
+///       the host (a device sync on CUDA). Memory O(N). Not differentiable (as in MMCV).
+/// Example:
+///   auto [dets, inds] = mmcv::ops::soft_nms(boxes, scores, 0.3, 0.5, 1e-3, "gaussian");
+inline std::tuple<at::Tensor, at::Tensor> soft_nms(const at::Tensor& boxes, const at::Tensor& scores,
+                                                   double iou_threshold = 0.3, double sigma = 0.5,
+                                                   double min_score = 1e-3, const std::string& method = "linear",
+                                                   int64_t offset = 0) {
+  constexpr const char* op = "soft_nms";
+  detail::check_nms_inputs(op, boxes, scores);
+  detail::check_one_of(offset, {0, 1}, op, "offset");
+  detail::check_one_of(method, {"naive", "linear", "gaussian"}, op, "method");
+  detail::check_in_range(iou_threshold, 0.0, 1.0, op, "iou_threshold");
+  if (method == "gaussian") {
+    TORCH_CHECK_VALUE(sigma > 0 && std::isfinite(sigma), op,
+                      ": expected sigma to be positive and finite (method \"gaussian\"), but got ", sigma);
+  }
+  detail::check_finite_scalar(min_score, op, "min_score");
+  if (boxes.size(0) == 0) {
+    return {at::empty({0, 5}, boxes.options()), at::empty({0}, boxes.options().dtype(at::kLong))};
+  }
+  detail::check_nms_values(op, boxes, "boxes", scores, "scores", static_cast<double>(offset));
+  const int64_t m = method == "naive" ? 0 : method == "linear" ? 1 : 2;
+  at::Tensor dets, inds;
+  {
+    c10::InferenceMode guard;
+    std::tie(dets, inds) = detail::soft_nms_impl(boxes, scores, static_cast<float>(iou_threshold),
+                                                 static_cast<float>(sigma), static_cast<float>(min_score), m, offset);
+  }
+  return {dets.clone(), inds.clone()};
+}
+
+// =============================================================================================
+// nms_match
+// =============================================================================================
+
+/// Group boxes by NMS: every kept box with the boxes it suppressed.
+///
+/// MMCV: `mmcv.ops.nms_match(dets, iou_threshold)`
+///
+/// @param dets          Tensor[N, 5] `(x1, y1, x2, y2, score)`, float32 or float64, finite.
+/// @param iou_threshold in [0, 1]; a box joins the group of the first kept box (in score order)
+///                      with IoU **>=** threshold.
+/// @return one int64 Tensor per kept box, in descending score order of the kept boxes: the kept
+///         box's index first, then the indices it suppressed in descending score order. Every
+///         input index appears exactly once. Empty input: an empty vector.
+/// @throws c10::Error on a wrong shape, non-floating dtype, iou_threshold outside [0, 1], NaN/Inf.
+/// @note No offset (MMCV's nms_match has none). Ties in scores: stable order (lower index first).
+///       Runs on the input's device (MMCV: CPU only); memory as nms. One device read per tile
+///       plus one for the group sizes.
+/// Example:
+///   std::vector<at::Tensor> groups = mmcv::ops::nms_match(dets, /*iou_threshold=*/0.5);
+inline std::vector<at::Tensor> nms_match(const at::Tensor& dets, double iou_threshold) {
+  constexpr const char* op = "nms_match";
+  if (dets.dim() >= 1 && dets.size(0) == 0) return {};  // MMCV: empty input -> [] before any check
+  detail::ShapeChecker sc(op);
+  sc.check(dets, "dets", {"N", "5"});
+  detail::check_floating(dets, op, "dets");
+  detail::check_in_range(iou_threshold, 0.0, 1.0, op, "iou_threshold");
+  const auto d = dets.detach();
+  const auto boxes = d.narrow(1, 0, 4);
+  detail::check_nms_values(op, d, "dets", at::Tensor(), "dets", 0.0);
+  at::Tensor flat, sizes;
+  {
+    c10::InferenceMode guard;
+    const auto order = detail::nms_score_order(d.select(1, 4));
+    const auto packed = detail::nms_pack_boxes(boxes.index_select(0, order), 0.0);
+    detail::NmsDriverOptions opts;
+    opts.tile = detail::kNmsTile;
+    opts.box_dim = 1;
+    opts.want_groups = true;
+    const auto r = detail::greedy_nms(
+        packed, [](const at::Tensor& a, const at::Tensor& b) { return detail::nms_packed_iou(a, b, 0.0); },
+        static_cast<float>(iou_threshold), detail::NmsCompare::kGreaterEqual, opts);
+    // A stable sort of the owners lists each group (kept box first) in kept order.
+    const auto by_group = std::get<1>(r.owner.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));
+    flat = order.index_select(0, by_group);
+    sizes = at::bincount(r.owner, {}, order.size(0)).index_select(0, r.keep).cpu();  // host-side: group sizes
+  }
+  const auto flat_out = flat.clone();
+  const int64_t* sz = sizes.data_ptr<int64_t>();
+  std::vector<int64_t> split(sz, sz + sizes.numel());
+  return flat_out.split_with_sizes(split);
+}
+
+// ===== nms_rotated / nms_quadri =====
+
+// =============================================================================================
+// batched_nms
+// =============================================================================================
+
+namespace detail {
+
+/// The keys of `cfg` that are set, except type / split_thr / class_agnostic (batched_nms's own).
+inline std::vector<const char*> nms_cfg_set_keys(const NmsConfig& cfg) {
+  std::vector<const char*> keys;
+  if (cfg.iou_threshold()) keys.push_back("iou_threshold");
+  if (cfg.offset()) keys.push_back("offset");
+  if (cfg.score_threshold()) keys.push_back("score_threshold");
+  if (cfg.max_num()) keys.push_back("max_num");
+  if (cfg.sigma()) keys.push_back("sigma");
+  if (cfg.min_score()) keys.push_back("min_score");
+  if (cfg.method()) keys.push_back("method");
+  if (cfg.clockwise()) keys.push_back("clockwise");
+  return keys;
+}
+
+/// Python's `nms_op(boxes, scores, **nms_cfg_)` rejects a keyword the op does not take: so do we.
+/// `per_class` is batched_nms's split path, where max_num was popped before the call.
+inline void check_nms_cfg_keys(const NmsConfig& cfg, std::initializer_list<const char*> takes, bool per_class) {
+  for (const char* key : nms_cfg_set_keys(cfg)) {
+    if (per_class && std::string(key) == "max_num") continue;
+    bool ok = false;
+    for (const char* t : takes) ok = ok || std::string(key) == t;
+    if (ok) continue;
+    std::string list;
+    for (const char* t : takes) list += (list.empty() ? "" : ", ") + std::string(t);
+    TORCH_CHECK_VALUE(false, "batched_nms: expected nms_cfg to set only keys that ", cfg.type(), " takes (", list,
+                      "), but got ", key);
+  }
+}
+
+inline double nms_cfg_required_iou(const NmsConfig& cfg) {
+  TORCH_CHECK_VALUE(cfg.iou_threshold().has_value(), "batched_nms: expected nms_cfg to set iou_threshold (required by ",
+                    cfg.type(), "), but got none");
+  return *cfg.iou_threshold();
+}
+
+/// MMCV's class separation: boxes + idxs * (max coordinate + 1), in the boxes' dtype; for
+/// [N, 5] rotated boxes only the centres move, by idxs * (max(x, y) + max(w, h) + 1).
+inline at::Tensor batched_nms_boxes_for_nms(const at::Tensor& boxes, const at::Tensor& idxs, bool class_agnostic) {
+  if (class_agnostic) return boxes;
+  if (boxes.size(1) == 5) {
+    const auto max_coordinate = boxes.narrow(1, 0, 2).max() + boxes.narrow(1, 2, 2).max();
+    const auto offsets = idxs.to(boxes.scalar_type()) * (max_coordinate + 1);
+    return at::cat({boxes.narrow(1, 0, 2) + offsets.unsqueeze(1), boxes.narrow(1, 2, 3)}, 1);
+  }
+  const auto offsets = idxs.to(boxes.scalar_type()) * (boxes.max() + 1);
+  return boxes + offsets.unsqueeze(1);
+}
+
+/// batched_nms's `nms_op(boxes_for_nms, scores, **nms_cfg_)`: runs the op named by cfg.type()
+/// and returns its (dets, keep); dets' last column is the score the op reports (decayed for
+/// soft_nms). The one place that knows the allowed types: a new NMS type adds a branch here.
+inline std::tuple<at::Tensor, at::Tensor> batched_nms_call(const NmsConfig& cfg, const at::Tensor& boxes,
+                                                           const at::Tensor& scores, bool per_class) {
+  const std::string& type = cfg.type();
+  if (type == "nms") {
+    check_nms_cfg_keys(cfg, {"iou_threshold", "offset", "score_threshold", "max_num"}, per_class);
+    return nms(boxes, scores, nms_cfg_required_iou(cfg), cfg.offset().value_or(0), cfg.score_threshold().value_or(0.0),
+               per_class ? -1 : cfg.max_num().value_or(-1));
+  }
+  if (type == "soft_nms") {
+    check_nms_cfg_keys(cfg, {"iou_threshold", "sigma", "min_score", "method", "offset"}, per_class);
+    return soft_nms(boxes, scores, cfg.iou_threshold().value_or(0.3), cfg.sigma().value_or(0.5),
+                    cfg.min_score().value_or(1e-3), cfg.method().value_or("linear"), cfg.offset().value_or(0));
+  }
+  check_one_of(type, {"nms", "soft_nms"}, "batched_nms", "nms_cfg.type");
+  return {};
+}
+
+}  // namespace detail
+
+/// Per-class NMS in one call: boxes of different classes never suppress each other.
+///
+/// MMCV: `mmcv.ops.batched_nms(boxes, scores, idxs, nms_cfg, class_agnostic=False)`
+///
+/// @param boxes          Tensor[N, 4] (or [N, 5] rotated `(cx, cy, w, h, angle)` for the
+///                       rotated NMS types), float32 or float64.
+/// @param scores         Tensor[N], same dtype and device.
+/// @param idxs           Tensor[N] of class ids (any integer or floating dtype), same device.
+/// @param nms_cfg        the NMS to run (NmsConfig, the dict's keys); std::nullopt skips NMS and
+///                       returns every box sorted by score.
+/// @param class_agnostic when true (or nms_cfg.class_agnostic), suppress across classes.
+/// @return `(dets, keep)`: dets Tensor[K, D + 1] = kept boxes with their score (as the NMS
+///         reports it: decayed for soft_nms) as last column, in descending score order;
+///         keep int64 Tensor[K], indices into the input.
+/// @throws c10::Error on wrong shapes, dtype/device mismatch, an unknown nms_cfg.type, a cfg key
+///         the type does not take, a missing required iou_threshold, or the op's own errors.
+/// @note Like MMCV: classes are separated by adding `idxs * (max coordinate + 1)` to the boxes
+///       (to the centres only for [N, 5] rotated boxes), in the boxes' dtype. With fewer than
+///       split_thr boxes one NMS runs on all of them (its order); otherwise one NMS per class
+///       (ascending class id, host-side loop), then all kept boxes are sorted by their score and
+///       max_num applies. Ties: stable sorts (lower index first). Empty input returns empty
+///       results (MMCV raises for class-aware empty input). dets is differentiable with respect
+///       to boxes (and to scores through nms's dets) as in MMCV.
+/// Example:
+///   auto [dets, keep] = mmcv::ops::batched_nms(boxes, scores, labels,
+///                                              mmcv::ops::NmsConfig().iou_threshold(0.5));
+inline std::tuple<at::Tensor, at::Tensor> batched_nms(const at::Tensor& boxes, const at::Tensor& scores,
+                                                      const at::Tensor& idxs, const std::optional<NmsConfig>& nms_cfg,
+                                                      bool class_agnostic = false) {
+  constexpr const char* op = "batched_nms";
+  detail::ShapeChecker sc(op);
+  sc.check(boxes, "boxes", {"N", "D"});
+  sc.check(scores, "scores", {"N"});
+  sc.check(idxs, "idxs", {"N"});
+  detail::check_floating(boxes, op, "boxes");
+  detail::check_same_dtype(boxes, scores, op, "boxes", "scores");
+  TORCH_CHECK_TYPE(idxs.scalar_type() != at::kBool, op, ": expected idxs to have an integer or floating dtype, but got ",
+                   detail::dtype_str(idxs));
+  detail::check_same_device(boxes, scores, op, "boxes", "scores");
+  detail::check_same_device(boxes, idxs, op, "boxes", "idxs");
+  const int64_t n = boxes.size(0);
+
+  if (!nms_cfg) {  // MMCV >= 1.4.1: no NMS, just sort by score.
+    const auto order = detail::nms_score_order(scores.detach());
+    return {at::cat({boxes.index_select(0, order), scores.index_select(0, order).unsqueeze(1)}, 1), order};
+  }
+  const NmsConfig& cfg = *nms_cfg;
+  const bool agnostic = cfg.class_agnostic().value_or(class_agnostic);
+  // n == 0: nothing to offset (MMCV raises on max() of an empty tensor).
+  const auto boxes_for_nms = detail::batched_nms_boxes_for_nms(boxes, idxs, agnostic || n == 0);
+
+  if (n < cfg.split_thr()) {
+    auto [dets, keep] = detail::batched_nms_call(cfg, boxes_for_nms, scores, /*per_class=*/false);
+    return {at::cat({boxes.index_select(0, keep), dets.select(1, dets.size(1) - 1).unsqueeze(1)}, 1), keep};
+  }
+
+  // Per-class path: one NMS per class id (ascending), then one sort of everything kept.
+  // A stable sort by class makes each class a contiguous run of indices in ascending order, as
+  // MMCV's (idxs == id).nonzero() gives them.
+  const auto by_class = std::get<1>(idxs.detach().sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));
+  const auto counts = std::get<2>(at::unique_consecutive(idxs.detach().index_select(0, by_class),
+                                                         /*return_inverse=*/false, /*return_counts=*/true))
+                          .cpu();  // host-side: class sizes drive the per-class loop
+  const int64_t* class_sizes = counts.data_ptr<int64_t>();
+  std::vector<at::Tensor> kept_list, score_list;
+  int64_t start = 0;
+  for (int64_t c = 0; c < counts.size(0); ++c) {  // host-side: one NMS per class, as MMCV
+    const int64_t count = class_sizes[c];
+    const auto mask = by_class.narrow(0, start, count);
+    start += count;
+    auto [dets, keep] = detail::batched_nms_call(cfg, boxes_for_nms.index_select(0, mask),
+                                                 scores.index_select(0, mask), /*per_class=*/true);
+    kept_list.push_back(mask.index_select(0, keep));
+    score_list.push_back(dets.select(1, dets.size(1) - 1));
+  }
+  if (kept_list.empty()) {
+    return {at::empty({0, boxes.size(1) + 1}, boxes.options()), at::empty({0}, boxes.options().dtype(at::kLong))};
+  }
+  auto keep = at::cat(kept_list);
+  auto kept_scores = at::cat(score_list);
+  // MMCV: keep = total_mask.nonzero() (ascending index), then a sort by score.
+  const auto by_index = std::get<1>(keep.sort());
+  keep = keep.index_select(0, by_index);
+  kept_scores = kept_scores.index_select(0, by_index);
+  const auto order = detail::nms_score_order(kept_scores.detach());
+  keep = keep.index_select(0, order);
+  kept_scores = kept_scores.index_select(0, order);
+  const int64_t max_num = cfg.max_num().value_or(-1);
+  if (max_num > 0 && keep.size(0) > max_num) {
+    keep = keep.narrow(0, 0, max_num);
+    kept_scores = kept_scores.narrow(0, 0, max_num);
+  }
+  return {at::cat({boxes.index_select(0, keep), kept_scores.unsqueeze(1)}, 1), keep};
+}
+
+}  // namespace ops
+}  // namespace mmcv
