@@ -210,12 +210,26 @@ TEST_P(box_iou_quadri_test, bad_inputs_raise_clear_errors) {
                     "box_iou_quadri: expected bboxes2 to have the same dtype as bboxes1 (Double), but got Float");
   EXPECT_MMCV_ERROR(box_iou_quadri(b, b, "IoU"),
                     "box_iou_quadri: expected mode to be one of {\"iou\", \"iof\"}, but got \"IoU\"");
-  auto nan = b.clone();
-  nan[2][7] = NAN;
-  EXPECT_MMCV_ERROR(box_iou_quadri(b, nan), "box_iou_quadri: expected bboxes2 to contain only finite values");
   if (device().is_cuda()) {
     EXPECT_MMCV_ERROR(box_iou_quadri(b, b.cpu()), "box_iou_quadri: expected bboxes2 to be on the same device");
   }
+}
+
+TEST_P(box_iou_quadri_test, non_finite_values_follow_mmcv) {
+  // MMCV has no checks: a NaN/Inf coordinate makes the pair's centre shift and both areas NaN,
+  // so every pair involving that quad is NaN (iou and iof); other pairs are unchanged.
+  auto good = random_quads(4, f32());
+  auto bad = good.clone();
+  bad[1][3] = NAN;
+  bad[3][6] = INFINITY;
+  auto out = mmcv::ops::box_iou_quadri(bad, good);
+  auto clean = mmcv::ops::box_iou_quadri(good, good);
+  for (int64_t r : {1, 3}) EXPECT_TRUE(at::isnan(out[r]).all().item<bool>()) << out;
+  for (int64_t r : {0, 2}) EXPECT_ALLEQUAL(out[r], clean[r]);
+  EXPECT_TRUE(at::isnan(mmcv::ops::box_iou_quadri(good, bad, "iof").select(1, 3)).all().item<bool>());
+  auto aligned = mmcv::ops::box_iou_quadri(bad, good, "iou", true);
+  EXPECT_TRUE(std::isnan(aligned[1].item<float>()) && std::isnan(aligned[3].item<float>()));
+  EXPECT_EQ(aligned[0].item<float>(), clean[0][0].item<float>());
 }
 
 MMCV_INSTANTIATE_DEVICES(box_iou_quadri_test);

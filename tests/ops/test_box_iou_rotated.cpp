@@ -198,15 +198,36 @@ TEST_P(box_iou_rotated_test, bad_inputs_raise_clear_errors) {
                     "box_iou_rotated: expected bboxes2 to have the same dtype as bboxes1 (Float), but got Double");
   EXPECT_MMCV_ERROR(box_iou_rotated(b, b, "giou"),
                     "box_iou_rotated: expected mode to be one of {\"iou\", \"iof\"}, but got \"giou\"");
-  auto nan = b.clone();
-  nan[1][4] = NAN;
-  EXPECT_MMCV_ERROR(box_iou_rotated(nan, b), "box_iou_rotated: expected bboxes1 to contain only finite values");
-  auto inf = b.clone();
-  inf[0][2] = INFINITY;
-  EXPECT_MMCV_ERROR(box_iou_rotated(b, inf), "box_iou_rotated: expected bboxes2 to contain only finite values");
   if (device().is_cuda()) {
     EXPECT_MMCV_ERROR(box_iou_rotated(b, b.cpu()), "box_iou_rotated: expected bboxes2 to be on the same device");
   }
+}
+
+TEST_P(box_iou_rotated_test, non_finite_values_follow_mmcv) {
+  // MMCV has no checks: a box with a NaN/Inf value has intersection 0 with everything (every
+  // vertex test fails), so its IoU is 0 / union; a NaN w or h makes that union (iou) or area
+  // (iof) NaN. A pair with an area below 1e-14 returns 0 before any of that.
+  auto good = at::tensor({10.0, 10.0, 8.0, 4.0, 0.3, 11.0, 10.0, 6.0, 4.0, 0.1, 10.0, 10.0, 0.0, 4.0, 0.0}, f32())
+                  .view({3, 5});  // two overlapping boxes and a zero-width one
+  auto bad = at::tensor({10.0, 10.0, NAN, 4.0, 0.3,       // NaN w
+                         NAN, 10.0, 8.0, 4.0, 0.3,        // NaN centre
+                         10.0, 10.0, 8.0, 4.0, NAN,       // NaN angle
+                         10.0, 10.0, INFINITY, 4.0, 0.3,  // Inf w
+                         10.0, 10.0, 8.0, 4.0, INFINITY}, // Inf angle
+                        f32())
+                 .view({5, 5});
+  const float nan = NAN;
+  auto expected_rows = at::tensor({nan, nan, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}, f32())
+                           .view({5, 3});
+  EXPECT_ALLCLOSE(mmcv::ops::box_iou_rotated(bad, good), expected_rows);
+  EXPECT_ALLCLOSE(mmcv::ops::box_iou_rotated(bad, good, "iof"), expected_rows);
+  EXPECT_ALLCLOSE(mmcv::ops::box_iou_rotated(good, bad), expected_rows.t());
+  EXPECT_ALLCLOSE(mmcv::ops::box_iou_rotated(good, bad, "iof"), at::zeros({3, 5}, f32()));  // 0 / area1
+  // Other entries are unchanged, bit for bit.
+  auto mixed = at::cat({good, bad}, 0);
+  EXPECT_ALLEQUAL(mmcv::ops::box_iou_rotated(mixed, mixed).narrow(0, 0, 3).narrow(1, 0, 3),
+                  mmcv::ops::box_iou_rotated(good, good));
+  EXPECT_ALLCLOSE(mmcv::ops::box_iou_rotated(bad, bad, "iou", true), at::tensor({nan, 0.f, 0.f, 0.f, 0.f}, f32()));
 }
 
 MMCV_INSTANTIATE_DEVICES(box_iou_rotated_test);

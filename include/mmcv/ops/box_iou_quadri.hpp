@@ -17,13 +17,13 @@ namespace ops {
 /// MMCV: `mmcv.ops.box_iou_quadri(bboxes1, bboxes2, mode='iou', aligned=False)`
 ///
 /// @param bboxes1 Tensor[N, 8] `(x1, y1, x2, y2, x3, y3, x4, y4)`, the 4 vertices in boundary
-///                order (either direction), float32 or float64, finite.
+///                order (either direction), float32 or float64.
 /// @param bboxes2 Tensor[M, 8] (M == N when aligned), same dtype and device as bboxes1.
 /// @param mode    "iou" (intersection / union) or "iof" (intersection / area of bboxes1's quad).
 /// @param aligned pair row i of bboxes1 with row i of bboxes2 instead of all pairs.
 /// @return Tensor[N, M] (aligned: Tensor[N]) of the input dtype, on the input device.
 /// @throws c10::Error for a wrong rank or width, a non-floating dtype, a dtype or device mismatch,
-///         N != M when aligned, an unknown mode, or NaN/Inf in the quads.
+///         N != M when aligned, or an unknown mode.
 /// @note MMCV's rule, reproduced exactly (it is what MMCV's nms_quadri keeps and drops): the
 ///       pair is shifted by the mean of its 8 points; each area is the fan from vertex 0 with
 ///       |cross| per triangle (quads below 1e-14 have IoU 0); the intersection is the convex hull
@@ -33,9 +33,11 @@ namespace ops {
 ///       exact overlap; for other quads it is MMCV's approximation, not the true overlap (e.g. it
 ///       can miss a vertex inside a skewed quad, or count one outside it). Point order and
 ///       orientation do not matter; non-convex quads follow the same rule (hull of candidates).
-///       MMCV's CPU kernel accepts float32 only; float64 is accepted here. Reads device data:
-///       one finiteness check per input, one candidate count per tile and per hull pruning pass
-///       (CUDA syncs). Memory: the output plus O(2^20) per row tile plus O(8192 * 150) per
+///       Non-finite input is not rejected (as in MMCV, docs/nan_policy.md): every pair involving a
+///       quad with a NaN/Inf coordinate is NaN, as MMCV computes it (the pair's centre shift and
+///       hence both areas are NaN). MMCV's CPU kernel accepts float32 only; float64 is accepted
+///       here. Reads device data: one finiteness check, one candidate count per row tile and per
+///       hull pruning pass (CUDA syncs). Memory: the output plus O(2^20) per row tile plus O(8192 * 150) per
 ///       kernel chunk, whatever N and M. Not differentiable (no graph is recorded; MMCV has no
 ///       backward either).
 /// \warning MMCV's Graham scan sorts with a 1e-6 collinearity tolerance and can collapse when
@@ -54,8 +56,6 @@ inline at::Tensor box_iou_quadri(const at::Tensor& bboxes1, const at::Tensor& bb
   detail::check_same_dtype(bboxes1, bboxes2, op, "bboxes1", "bboxes2");
   detail::check_same_device(bboxes1, bboxes2, op, "bboxes1", "bboxes2");
   detail::check_one_of(mode, {"iou", "iof"}, op, "mode");
-  detail::check_finite(bboxes1, op, "bboxes1");
-  detail::check_finite(bboxes2, op, "bboxes2");
   if (bboxes1.size(0) == 0 || bboxes2.size(0) == 0) {
     return aligned ? at::zeros({bboxes1.size(0)}, bboxes1.options())
                    : at::zeros({bboxes1.size(0), bboxes2.size(0)}, bboxes1.options());

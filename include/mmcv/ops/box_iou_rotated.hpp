@@ -17,7 +17,7 @@ namespace ops {
 /// MMCV: `mmcv.ops.box_iou_rotated(bboxes1, bboxes2, mode='iou', aligned=False, clockwise=True)`
 ///
 /// @param bboxes1   Tensor[N, 5] `(x_center, y_center, width, height, angle)`, angle in radians,
-///                  float32 or float64, finite.
+///                  float32 or float64.
 /// @param bboxes2   Tensor[M, 5] (M == N when aligned), same dtype and device as bboxes1.
 /// @param mode      "iou" (intersection / union) or "iof" (intersection / area of bboxes1's box).
 /// @param aligned   pair row i of bboxes1 with row i of bboxes2 instead of all pairs.
@@ -25,13 +25,16 @@ namespace ops {
 ///                  (x right, y down); false: counter-clockwise (the angle is negated first).
 /// @return Tensor[N, M] (aligned: Tensor[N]) of the input dtype, on the input device.
 /// @throws c10::Error for a wrong rank or width, a non-floating dtype, a dtype or device mismatch,
-///         N != M when aligned, an unknown mode, or NaN/Inf in the boxes.
+///         N != M when aligned, or an unknown mode.
 /// @note A box with w * h < 1e-14 has IoU 0 with every box (MMCV's rule), so degenerate boxes
 ///       never give NaN; the union is w1*h1 + w2*h2 - I as in MMCV. The intersection is the exact
 ///       area of the two rectangles' overlap (MMCV's polygon clipping gives the same area up to
 ///       float rounding, about 1e-6 relative in float32; identical boxes give 1 up to rounding).
-///       MMCV's CPU kernel accepts float32 only; float64 is accepted here. Reads device data:
-///       one finiteness check per input and one candidate count per tile (CUDA syncs).
+///       Non-finite input is not rejected (as in MMCV, docs/nan_policy.md): a pair involving a box
+///       with a NaN/Inf value has intersection 0, and NaN in w or h gives NaN (iou: either box,
+///       iof: bboxes1's), as MMCV's kernel computes it. MMCV's CPU kernel accepts float32 only;
+///       float64 is accepted here. Reads device data: one NaN check of the areas and one
+///       candidate count per row tile (CUDA syncs).
 ///       Memory: the output plus O(2^20) for the candidate mask of a row tile plus O(8192 * 40)
 ///       per kernel chunk, whatever N and M. Not differentiable (no autograd graph is recorded;
 ///       MMCV has no backward either).
@@ -51,8 +54,6 @@ inline at::Tensor box_iou_rotated(const at::Tensor& bboxes1, const at::Tensor& b
   detail::check_same_dtype(bboxes1, bboxes2, op, "bboxes1", "bboxes2");
   detail::check_same_device(bboxes1, bboxes2, op, "bboxes1", "bboxes2");
   detail::check_one_of(mode, {"iou", "iof"}, op, "mode");
-  detail::check_finite(bboxes1, op, "bboxes1");
-  detail::check_finite(bboxes2, op, "bboxes2");
   if (bboxes1.size(0) == 0 || bboxes2.size(0) == 0) {
     return aligned ? at::zeros({bboxes1.size(0)}, bboxes1.options())
                    : at::zeros({bboxes1.size(0), bboxes2.size(0)}, bboxes1.options());

@@ -239,7 +239,8 @@ inline at::Tensor quadri_candidate_area(const at::Tensor& px, const at::Tensor& 
 /// caller's flip) packed as columns for gathering, plus bounding boxes for pair pruning.
 struct RotatedPrep {
   /// [N, 11]: cx, cy, w, h, cos, sin, area (= w * h), x0, y0, x1, y1 (bounding box; empty, i.e.
-  /// x0 = +inf, x1 = -inf, for boxes below the area rule so they never become candidates).
+  /// x0 = +inf, x1 = -inf, for boxes below the area rule or with a non-finite value, so they
+  /// never become candidates).
   at::Tensor cols;
   int64_t size() const { return cols.size(0); }
 };
@@ -256,7 +257,9 @@ inline RotatedPrep prepare_rotated(const at::Tensor& boxes, bool clockwise) {
   const auto area = w * h;
   const auto ex = (c * w).abs() * 0.5 + (s * h).abs() * 0.5;  // half extents of the bounding box
   const auto ey = (s * w).abs() * 0.5 + (c * h).abs() * 0.5;
-  const auto ok = area >= kPolygonMinArea;
+  // Boxes below the area rule, and boxes with a non-finite value (MMCV's intersection is 0 for
+  // them: every vertex test fails on NaN), are never candidates.
+  const auto ok = (area >= kPolygonMinArea) & at::isfinite(b).all(1);
   const auto inf = at::full({}, std::numeric_limits<double>::infinity(), b.options());
   const auto x0 = at::where(ok, cx - ex, inf), x1 = at::where(ok, cx + ex, -inf);
   const auto y0 = at::where(ok, cy - ey, inf), y1 = at::where(ok, cy + ey, -inf);
@@ -296,11 +299,14 @@ inline QuadriPrep prepare_quadri(const at::Tensor& quads) {
   // few ulps of the coordinates' magnitude.
   const auto mag = at::maximum(at::maximum(x0.abs(), x1.abs()), at::maximum(y0.abs(), y1.abs()));
   const auto pad = ((x1 - x0) + (y1 - y0)) * 1e-4 + mag * 1e-5;
+  // Unbounded test regions cover the plane; quads with a non-finite coordinate are never
+  // candidates (their result is NaN, see quadri_overlaps).
   const auto inf = at::full({}, std::numeric_limits<double>::infinity(), q.options());
-  x0 = at::where(bounded & at::isfinite(pad), x0 - pad, -inf);
-  y0 = at::where(bounded & at::isfinite(pad), y0 - pad, -inf);
-  x1 = at::where(bounded & at::isfinite(pad), x1 + pad, inf);
-  y1 = at::where(bounded & at::isfinite(pad), y1 + pad, inf);
+  const auto finite = at::isfinite(q).all(1), open = bounded.logical_not() | at::isfinite(pad).logical_not();
+  x0 = at::where(finite, at::where(open, -inf, x0 - pad), inf);
+  y0 = at::where(finite, at::where(open, -inf, y0 - pad), inf);
+  x1 = at::where(finite, at::where(open, inf, x1 + pad), -inf);
+  y1 = at::where(finite, at::where(open, inf, y1 + pad), -inf);
   return {at::cat({q, at::stack({x0, y0, x1, y1}, 1)}, 1)};
 }
 
@@ -399,15 +405,39 @@ at::Tensor polygon_overlaps(const at::Tensor& cols1, const at::Tensor& cols2, bo
 }
 
 /// Rotated-box overlaps (box_iou_rotated's core): prepared columns in, [N, M] or [N] out.
+/// Non-finite input gets MMCV's result (its kernel has no checks): a pair involving a box with a
+/// non-finite value has intersection 0, so its IoU is 0 unless a denominator is NaN: a NaN area
+/// (NaN w or h) gives NaN (iou: either box; iof: the first box), except that a pair with an
+/// area below 1e-14 is 0 first. Host-side: one NaN check of the areas (a device sync).
 inline at::Tensor rotated_overlaps(const RotatedPrep& b1, const RotatedPrep& b2, bool iof, bool aligned) {
-  return polygon_overlaps(b1.cols, b2.cols, aligned,
-                          [iof](const at::Tensor& a, const at::Tensor& b) { return rotated_pair_overlaps(a, b, iof); });
+  auto out = polygon_overlaps(b1.cols, b2.cols, aligned,
+                              [iof](const at::Tensor& a, const at::Tensor& b) { return rotated_pair_overlaps(a, b, iof); });
+  auto a1 = b1.cols.select(1, 6), a2 = b2.cols.select(1, 6);
+  if (!aligned) {
+    a1 = a1.unsqueeze(1);  // [N, 1]
+    a2 = a2.unsqueeze(0);  // [1, M]
+  }
+  const auto nan1 = at::isnan(a1), nan2 = at::isnan(a2);
+  if (!(nan1.any().item<bool>() || (!iof && nan2.any().item<bool>()))) return out;  // host-side: NaN check
+  const auto early = (a1 < kPolygonMinArea) | (a2 < kPolygonMinArea);
+  const auto nan = (iof ? nan1 : (nan1 | nan2)) & early.logical_not();
+  return at::where(nan, at::full({}, std::numeric_limits<double>::quiet_NaN(), out.options()), out);
 }
 
-/// Quadrilateral overlaps (box_iou_quadri's core).
+/// Quadrilateral overlaps (box_iou_quadri's core). Non-finite input gets MMCV's result: a
+/// non-finite coordinate makes the pair's centre shift, hence both areas, NaN, so every pair
+/// involving that quad is NaN (both modes). Host-side: one finiteness check (a device sync).
 inline at::Tensor quadri_overlaps(const QuadriPrep& b1, const QuadriPrep& b2, bool iof, bool aligned) {
-  return polygon_overlaps(b1.cols, b2.cols, aligned,
-                          [iof](const at::Tensor& a, const at::Tensor& b) { return quadri_pair_overlaps(a, b, iof); });
+  auto out = polygon_overlaps(b1.cols, b2.cols, aligned,
+                              [iof](const at::Tensor& a, const at::Tensor& b) { return quadri_pair_overlaps(a, b, iof); });
+  auto bad1 = at::isfinite(b1.cols.narrow(1, 0, 8)).all(1).logical_not();
+  auto bad2 = at::isfinite(b2.cols.narrow(1, 0, 8)).all(1).logical_not();
+  if (!(bad1.any().item<bool>() || bad2.any().item<bool>())) return out;  // host-side: finiteness check
+  if (!aligned) {
+    bad1 = bad1.unsqueeze(1);
+    bad2 = bad2.unsqueeze(0);
+  }
+  return at::where(bad1 | bad2, at::full({}, std::numeric_limits<double>::quiet_NaN(), out.options()), out);
 }
 
 }  // namespace detail
