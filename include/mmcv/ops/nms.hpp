@@ -10,6 +10,7 @@
 #include <mmcv/ops/detail/box_geometry.hpp>
 #include <mmcv/ops/detail/check.hpp>
 #include <mmcv/ops/detail/nms_driver.hpp>
+#include <mmcv/ops/detail/polygon.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -412,6 +413,121 @@ inline std::vector<at::Tensor> nms_match(const at::Tensor& dets, double iou_thre
 }
 
 // ===== nms_rotated / nms_quadri =====
+
+namespace detail {
+
+/// Checks shared by nms_rotated and nms_quadri: dets [N, D] floating, scores [N] same dtype,
+/// labels (accepted, unused) [N]; all on one device; iou_threshold in [0, 1].
+inline void check_polygon_nms_inputs(const char* op, const at::Tensor& dets, const char* width,
+                                     const at::Tensor& scores, const std::optional<at::Tensor>& labels,
+                                     double iou_threshold) {
+  ShapeChecker sc(op);
+  sc.check(dets, "dets", {"N", width});
+  sc.check(scores, "scores", {"N"});
+  if (labels) sc.check(*labels, "labels", {"N"});
+  check_floating(dets, op, "dets");
+  check_same_dtype(dets, scores, op, "dets", "scores");
+  check_same_device(dets, scores, op, "dets", "scores");
+  if (labels) check_same_device(dets, *labels, op, "dets", "labels");
+  check_in_range(iou_threshold, 0.0, 1.0, op, "iou_threshold");
+}
+
+/// Greedy NMS of polygon boxes packed by prepare_rotated / prepare_quadri (`cols`, input order)
+/// with MMCV's >= rule: indices of the kept boxes, descending score (stable for ties).
+template <typename OverlapFn>
+at::Tensor polygon_nms_keep(const at::Tensor& scores, const at::Tensor& cols, double iou_threshold,
+                            const OverlapFn& overlaps) {
+  at::Tensor keep;
+  {
+    c10::InferenceMode guard;  // internal bookkeeping needs no autograd
+    const auto order = nms_score_order(scores);
+    NmsDriverOptions opts;
+    opts.split_tile_call = true;  // polygon IoU is expensive per pair: fewest pairs
+    const auto r = greedy_nms(cols.index_select(0, order), overlaps, static_cast<float>(iou_threshold),
+                              NmsCompare::kGreaterEqual, opts);
+    keep = order.index_select(0, r.keep);
+  }
+  return keep.clone();  // a normal (non-inference) tensor
+}
+
+}  // namespace detail
+
+/// Greedy non-maximum suppression of rotated boxes.
+///
+/// MMCV: `mmcv.ops.nms_rotated(dets, scores, iou_threshold, labels=None, clockwise=True)`
+///
+/// @param dets          Tensor[N, 5] `(x_center, y_center, width, height, angle)`, angle in
+///                      radians, float32 or float64.
+/// @param scores        Tensor[N], same dtype and device as dets.
+/// @param iou_threshold in [0, 1]; a box is suppressed by a kept box when IoU **>=** threshold
+///                      (MMCV's CPU kernel; so 0 keeps a single box).
+/// @param labels        Tensor[N] (any dtype), accepted and **ignored**, exactly as MMCV's CPU
+///                      and CUDA kernels ignore it (boxes of different labels suppress each
+///                      other; MMCV's own test expects that). Use batched_nms for per-class NMS.
+/// @param clockwise     true (MMCV's default): positive angles turn clockwise on screen; false
+///                      negates the angles first (see box_iou_rotated).
+/// @return `(dets, keep_inds)`: dets Tensor[K, 6] = the kept input boxes (angles as given) with
+///         their score as last column, in descending score order; keep_inds int64 Tensor[K],
+///         indices into the input. Empty input: `(dets, empty int64 tensor)` with dets returned
+///         as given ([0, 5]); MMCV returns `(dets, None)`.
+/// @throws c10::Error on a wrong shape, non-floating dtype, dtype/device mismatch, labels of
+///         another length or device, iou_threshold outside [0, 1].
+/// @note IoU as box_iou_rotated (MMCV's 1e-14 area rule, exact overlap). Ties: equal scores are
+///       visited in index order (stable sort; MMCV's unstable sort may differ: the `alt.*`
+///       answers of MMCV's tie cases). The threshold is rounded to float32 as in MMCV. NaN/Inf
+///       are not rejected (docs/nan_policy.md): a NaN IoU never suppresses, NaN scores sort first.
+///       Memory: O(N) plus bounded tiles (detail/nms_driver.hpp, detail/polygon.hpp), never
+///       N x N. Host reads a few counts per 64-box tile (device syncs). dets is differentiable
+///       with respect to dets and scores (a gather, as in MMCV); keep_inds is not.
+/// Example:
+///   auto [kept, inds] = mmcv::ops::nms_rotated(dets, scores, /*iou_threshold=*/0.5);
+inline std::tuple<at::Tensor, at::Tensor> nms_rotated(const at::Tensor& dets, const at::Tensor& scores,
+                                                      double iou_threshold,
+                                                      const std::optional<at::Tensor>& labels = std::nullopt,
+                                                      bool clockwise = true) {
+  constexpr const char* op = "nms_rotated";
+  detail::check_polygon_nms_inputs(op, dets, "5", scores, labels, iou_threshold);
+  if (dets.size(0) == 0) return {dets, at::empty({0}, dets.options().dtype(at::kLong))};
+  const auto prep = detail::prepare_rotated(dets.detach(), clockwise);
+  const auto keep = detail::polygon_nms_keep(scores.detach(), prep.cols, iou_threshold,
+                                             [](const at::Tensor& a, const at::Tensor& b) {
+                                               return detail::rotated_overlaps({a}, {b}, /*iof=*/false, false);
+                                             });
+  return {at::cat({dets.index_select(0, keep), scores.index_select(0, keep).unsqueeze(1)}, 1), keep};
+}
+
+/// Greedy non-maximum suppression of quadrilaterals.
+///
+/// MMCV: `mmcv.ops.nms_quadri(dets, scores, iou_threshold, labels=None)`
+///
+/// @param dets          Tensor[N, 8] `(x1, y1, ..., x4, y4)`, float32 or float64.
+/// @param scores        Tensor[N], same dtype and device as dets.
+/// @param iou_threshold in [0, 1]; a box is suppressed by a kept box when IoU **>=** threshold.
+/// @param labels        Tensor[N], accepted and **ignored**, as in MMCV's kernels (use
+///                      batched_nms for per-class NMS).
+/// @return `(dets, keep_inds)`: dets Tensor[K, 9] = kept quads with their score as last column,
+///         in descending score order; keep_inds int64 Tensor[K]. Empty input: `(dets, empty
+///         int64 tensor)` with dets as given ([0, 8]); MMCV returns `(dets, None)`.
+/// @throws c10::Error on a wrong shape, non-floating dtype, dtype/device mismatch, labels of
+///         another length or device, iou_threshold outside [0, 1].
+/// @note IoU as box_iou_quadri: MMCV's rule, including its approximate vertex test for quads that
+///       are not rectangles (it decides which boxes survive). Ties, threshold rounding, NaN,
+///       memory, synchronisation and gradients as nms_rotated.
+/// Example:
+///   auto [kept, inds] = mmcv::ops::nms_quadri(quads, scores, /*iou_threshold=*/0.3);
+inline std::tuple<at::Tensor, at::Tensor> nms_quadri(const at::Tensor& dets, const at::Tensor& scores,
+                                                     double iou_threshold,
+                                                     const std::optional<at::Tensor>& labels = std::nullopt) {
+  constexpr const char* op = "nms_quadri";
+  detail::check_polygon_nms_inputs(op, dets, "8", scores, labels, iou_threshold);
+  if (dets.size(0) == 0) return {dets, at::empty({0}, dets.options().dtype(at::kLong))};
+  const auto prep = detail::prepare_quadri(dets.detach());
+  const auto keep = detail::polygon_nms_keep(scores.detach(), prep.cols, iou_threshold,
+                                             [](const at::Tensor& a, const at::Tensor& b) {
+                                               return detail::quadri_overlaps({a}, {b}, /*iof=*/false, false);
+                                             });
+  return {at::cat({dets.index_select(0, keep), scores.index_select(0, keep).unsqueeze(1)}, 1), keep};
+}
 
 // =============================================================================================
 // batched_nms
