@@ -599,7 +599,15 @@ inline std::tuple<at::Tensor, at::Tensor> batched_nms_call(const NmsConfig& cfg,
     return soft_nms(boxes, scores, cfg.iou_threshold().value_or(0.3), cfg.sigma().value_or(0.5),
                     cfg.min_score().value_or(1e-3), cfg.method().value_or("linear"), cfg.offset().value_or(0));
   }
-  check_one_of(type, {"nms", "soft_nms"}, "batched_nms", "nms_cfg.type");
+  if (type == "nms_rotated") {  // MMCV's nms_rotated(dets, scores, iou_threshold, labels=None, clockwise=True)
+    check_nms_cfg_keys(cfg, {"iou_threshold", "clockwise"}, per_class);
+    return nms_rotated(boxes, scores, nms_cfg_required_iou(cfg), std::nullopt, cfg.clockwise().value_or(true));
+  }
+  if (type == "nms_quadri") {  // MMCV's nms_quadri(dets, scores, iou_threshold, labels=None)
+    check_nms_cfg_keys(cfg, {"iou_threshold"}, per_class);
+    return nms_quadri(boxes, scores, nms_cfg_required_iou(cfg));
+  }
+  check_one_of(type, {"nms", "soft_nms", "nms_rotated", "nms_quadri"}, "batched_nms", "nms_cfg.type");
   return {};
 }
 
