@@ -13,3 +13,7 @@
 #include <mmcv/ops/roi_align_module.hpp>  // RoIAlign (torch::nn)
 #include <mmcv/ops/roi_pool.hpp>
 #include <mmcv/ops/roi_pool_module.hpp>  // RoIPool (torch::nn)
+#include <mmcv/ops/deform_conv.hpp>
+#include <mmcv/ops/deform_conv_module.hpp>  // DeformConv2d, DeformConv2dPack (torch::nn)
+#include <mmcv/ops/modulated_deform_conv.hpp>
+#include <mmcv/ops/modulated_deform_conv_module.hpp>  // ModulatedDeformConv2d(Pack) (torch::nn)

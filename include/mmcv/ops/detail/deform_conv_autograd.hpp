@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// The engine shared by deform_conv2d and modulated_deform_conv2d (MMCV's DeformConv2dFunction and
+// ModulatedDeformConv2dFunction): argument checks, the DCN sampling step, the GEMM, and a custom
+// autograd Function that keeps memory bounded by recomputing the sampled columns per batch chunk
+// in the backward (as MMCV's kernels do) instead of storing them for the whole batch.
+//
+// Strategy, per chunk of S images (P = Ho * Wo output pixels, K = kh * kw taps):
+//   1. coordinates  y, x = base grid + offset               [S, Ho, Wo, K, dg]
+//   2. taps         four corners on a zero-padded channels-last copy of the input, bilinear weights
+//                   (mask folded in): MMCV's "DCN bilinear" rule (dcn_taps below)
+//   3. columns      one at::embedding_bag(mode = sum, per_sample_weights) gathers and combines the
+//                   four corners of every (pixel, tap, channel block) in one pass: cols [S, P, K, C]
+//                   (a "bag" is one sample of C / L channels; no [.., 4, C] intermediate)
+//   4. GEMM         cols seen as a channels-last [S, C, P, K] image convolved with the weight viewed
+//                   as [O, C / groups, 1, K] (at::conv2d, groups = conv groups): a grouped GEMM that
+//                   runs on the device's convolution library (oneDNN on CPU, cuDNN on CUDA) instead
+//                   of a plain BLAS addmm. No weight permutation is needed: [O, C/g, kh, kw] ->
+//                   [O, C/g, 1, kh * kw] is a view.
+// Backward, per chunk: recompute 1-3, at::convolution_backward gives d cols and d weight;
+// at::_embedding_bag_per_sample_weights_backward gives d(weight of every corner) (fused dot
+// products), a sorted gather (at::sort + at::embedding_bag) scatters d cols into d input
+// deterministically, and the closed-form derivative of the bilinear weights gives d offset (0 for
+// samples outside the open window -1 < y < H, -1 < x < W, MMCV's convention) and d mask.
+//
+// Why not detail/bilinear.hpp's bilinear_gather: its corners that do not count point at pixel 0
+// with weight 0, so a NaN/Inf at pixel (0, 0) leaks into every border sample (0 * NaN = NaN)
+// where MMCV reads nothing; and its gather materialises the four corners [.., 4, C] before
+// combining them (4x the columns in memory traffic). dcn_taps implements the same kDcn rule on a
+// zero-padded map (corners outside the map read the padding, samples outside the window point at
+// a padding row), which is what MMCV computes, and exposes the fractional parts the closed-form
+// backward needs. tests/ops/test_deform_conv.cpp checks it against bilinear_taps(kDcn).
+//
+// Memory bound (S = images per chunk, E = S * P * K * L * 4 corner entries, L = lcm(groups,
+// deform_groups)): forward holds the padded input copy S * (H+2) * (W+2) * C, the columns
+// S * P * K * C, the index/weight entries E * (8 + sizeof(scalar)) bytes and the output chunk;
+// backward additionally the column gradient S * P * K * C and the scattered input gradient
+// S * (H+2) * (W+2) * C, plus the sort of E indices. Nothing scales with the whole batch except
+// the returned tensors; autograd saves only the inputs (input, offset, mask, weight, bias).
+// IWYU pragma: private, include <mmcv/ops/deform_conv.hpp> or <mmcv/ops/modulated_deform_conv.hpp>.
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <mmcv/ops/detail/check.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace mmcv {
+namespace ops {
+namespace detail {
+
+/// Static configuration of one deformable convolution call (MMCV's ctx fields).
+struct DeformConvSpec {
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
+  int64_t groups = 1, deform_groups = 1;
+  int64_t im2col_step = 1;  ///< images per chunk (> 0)
+
+  std::vector<int64_t> to_vector() const {
+    return {stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, deform_groups, im2col_step};
+  }
+  static DeformConvSpec from_vector(const std::vector<int64_t>& v) {
+    DeformConvSpec s;
+    s.stride_h = v[0], s.stride_w = v[1], s.pad_h = v[2], s.pad_w = v[3], s.dil_h = v[4], s.dil_w = v[5];
+    s.groups = v[6], s.deform_groups = v[7], s.im2col_step = v[8];
+    return s;
+  }
+};
+
+/// Sizes of one call, derived from input [N, C, H, W] and weight [O, C / groups, kh, kw].
+struct DeformConvDims {
+  int64_t N, C, H, W, O, kh, kw, K, Ho, Wo;
+  int64_t L;   ///< channel blocks per pixel: lcm(groups, deform_groups)
+  int64_t Cl;  ///< channels per block: C / L (one embedding_bag row)
+  int64_t r;   ///< blocks per deform group: L / deform_groups
+};
+
+/// Output size of a convolution along one dimension (MMCV's _output_size, Python's floor
+/// division: <= 0 when the padded input is smaller than the dilated kernel).
+inline int64_t deform_conv_out_size(int64_t in, int64_t pad, int64_t dil, int64_t k, int64_t stride) {
+  const int64_t span = in + 2 * pad - (dil * (k - 1) + 1);
+  return (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
+}
+
+inline DeformConvDims deform_conv_dims(const at::Tensor& input, const at::Tensor& weight, const DeformConvSpec& s) {
+  DeformConvDims d{};
+  d.N = input.size(0), d.C = input.size(1), d.H = input.size(2), d.W = input.size(3);
+  d.O = weight.size(0), d.kh = weight.size(2), d.kw = weight.size(3), d.K = d.kh * d.kw;
+  d.Ho = deform_conv_out_size(d.H, s.pad_h, s.dil_h, d.kh, s.stride_h);
+  d.Wo = deform_conv_out_size(d.W, s.pad_w, s.dil_w, d.kw, s.stride_w);
+  const int64_t g = std::gcd(s.groups, s.deform_groups);
+  d.L = s.groups / g * s.deform_groups;
+  d.Cl = d.C / d.L;
+  d.r = d.L / s.deform_groups;
+  return d;
+}
+
+// =================================================================================================
+// Argument checks (shared by both ops; order: ranks, parameters, shapes, dtypes, devices)
+// =================================================================================================
+
+/// Validates the arguments of deform_conv2d (mask and bias absent) or modulated_deform_conv2d and
+/// returns the call's spec. `im2col_step` is checked only when `check_step`.
+inline DeformConvSpec check_deform_conv_args(const char* op, const at::Tensor& input, const at::Tensor& offset,
+                                             const at::Tensor* mask, const at::Tensor& weight, const at::Tensor* bias,
+                                             at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                                             int64_t groups, int64_t deform_groups, int64_t im2col_step,
+                                             bool mmcv_min_input_size) {
+  check_dim(input, 4, op, "input");
+  check_dim(offset, 4, op, "offset");
+  if (mask) check_dim(*mask, 4, op, "mask");
+  check_dim(weight, 4, op, "weight");
+  if (bias) check_dim(*bias, 1, op, "bias");
+
+  DeformConvSpec s;
+  std::tie(s.stride_h, s.stride_w) = pair_arg(stride, op, "stride");
+  std::tie(s.pad_h, s.pad_w) = pair_arg(padding, op, "padding");
+  std::tie(s.dil_h, s.dil_w) = pair_arg(dilation, op, "dilation");
+  check_positive(std::min(s.stride_h, s.stride_w), op, "stride");
+  check_non_negative(std::min(s.pad_h, s.pad_w), op, "padding");
+  check_positive(std::min(s.dil_h, s.dil_w), op, "dilation");
+  check_positive(groups, op, "groups");
+  check_positive(deform_groups, op, "deform_groups");
+  check_positive(im2col_step, op, "im2col_step");
+  s.groups = groups, s.deform_groups = deform_groups, s.im2col_step = im2col_step;
+
+  const int64_t C = input.size(1), O = weight.size(0), kh = weight.size(2), kw = weight.size(3);
+  check_arg(kh > 0 && kw > 0, op, "weight", "have a non-empty kernel [out_channels, in_channels / groups, kh, kw]",
+            shape_str(weight.sizes()));
+  check_arg(C == weight.size(1) * groups, op, "input",
+            "have weight.size(1) * groups = " + std::to_string(weight.size(1) * groups) + " channels", C);
+  check_arg(O % groups == 0, op, "weight",
+            "have a number of output channels divisible by groups (" + std::to_string(groups) + ")", O);
+  check_arg(C % deform_groups == 0, op, "input",
+            "have a number of channels divisible by deform_groups (" + std::to_string(deform_groups) + ")", C);
+  const int64_t H = input.size(2), W = input.size(3);
+  const int64_t Ho = deform_conv_out_size(H, s.pad_h, s.dil_h, kh, s.stride_h);
+  const int64_t Wo = deform_conv_out_size(W, s.pad_w, s.dil_w, kw, s.stride_w);
+  check_arg(Ho > 0 && Wo > 0, op, "input",
+            "be large enough for the dilated kernel after padding (output would be " + std::to_string(Ho) + " x " +
+                std::to_string(Wo) + ")",
+            shape_str(input.sizes()));
+  if (mmcv_min_input_size)
+    check_arg(H >= kh && W >= kw, op, "input",
+              "be at least as large as the kernel (" + std::to_string(kh) + " x " + std::to_string(kw) +
+                  "), as MMCV's deform_conv2d requires; DeformConv2d pads smaller inputs",
+              shape_str(input.sizes()));
+  const int64_t K = kh * kw;
+  ShapeChecker sc(op);
+  sc.check(input, "input", {"N", "C", "H", "W"});
+  sc.check(offset, "offset", {"N", std::to_string(2 * deform_groups * K), std::to_string(Ho), std::to_string(Wo)});
+  if (mask) sc.check(*mask, "mask", {"N", std::to_string(deform_groups * K), std::to_string(Ho), std::to_string(Wo)});
+  if (bias) sc.check(*bias, "bias", {std::to_string(O)});
+
+  // dtype: offset's dtype is the computation dtype (MMCV casts input, weight, mask, bias to it).
+  check_floating(offset, op, "offset", /*allow_half=*/!offset.is_cpu());
+  const auto real = [&](const at::Tensor& t, const char* arg) {
+    check_arg(at::isFloatingType(t.scalar_type()) || at::isIntegralType(t.scalar_type(), /*includeBool=*/false), op,
+              arg, "have a real dtype (it is cast to offset's dtype, as MMCV does)", dtype_str(t));
+  };
+  real(input, "input");
+  real(weight, "weight");
+  if (mask) real(*mask, "mask");
+  if (bias) real(*bias, "bias");
+
+  check_same_device(input, offset, op, "input", "offset");
+  check_same_device(input, weight, op, "input", "weight");
+  if (mask) check_same_device(input, *mask, op, "input", "mask");
+  if (bias) check_same_device(input, *bias, op, "input", "bias");
+  return s;
+}
+
+// =================================================================================================
+// Sampling: MMCV's DCN bilinear rule on a zero-padded map
+// =================================================================================================
+
+/// Corner taps of points (y, x) on an H x W map under MMCV's DCN rule, indexed into the map padded
+/// by one zero pixel on every side ((H + 2) x (W + 2), flat index (y + 1) * (W + 2) + (x + 1)).
+/// A point is sampled only if -1 < y < H and -1 < x < W (NaN and Inf fail the test, as in MMCV);
+/// its corners outside the map read the zero padding (MMCV's per-corner validity). Points outside
+/// the window point all four corners at padding pixel 0 with weight 0.
+struct DcnTaps {
+  at::Tensor index;   ///< [..., 4] int64 into the padded map: corners (y0, x0), (y0, x0+1), (y0+1, x0), (y0+1, x0+1)
+  at::Tensor weight;  ///< [..., 4] bilinear weights hy*hx, hy*lx, ly*hx, ly*lx (0 outside the window)
+  at::Tensor ly, lx;  ///< [...] fractional parts y - floor(y), x - floor(x) (0 outside the window)
+  at::Tensor inside;  ///< [...] 1 inside the window, 0 outside (coordinate dtype)
+};
+
+inline DcnTaps dcn_taps(const at::Tensor& y, const at::Tensor& x, int64_t H, int64_t W) {
+  const auto in = (y > -1.0) & (y < static_cast<double>(H)) & (x > -1.0) & (x < static_cast<double>(W));
+  const auto zero = at::zeros({}, y.options());
+  const auto ys = at::where(in, y, zero), xs = at::where(in, x, zero);  // finite everywhere
+  const auto y0 = ys.floor(), x0 = xs.floor();
+  DcnTaps t;
+  t.inside = in.to(y.scalar_type());
+  t.ly = ys - y0, t.lx = xs - x0;
+  const auto hy = 1 - t.ly, hx = 1 - t.lx;
+  t.weight = at::stack({hy * hx, hy * t.lx, t.ly * hx, t.ly * t.lx}, -1) * t.inside.unsqueeze(-1);
+  const int64_t Wp = W + 2;
+  const auto in_l = in.to(at::kLong);
+  const auto base = ((y0.to(at::kLong) + 1) * Wp + (x0.to(at::kLong) + 1)) * in_l;  // 0 outside
+  const auto two = at::arange(2, y.options().dtype(at::kLong));
+  const auto corner = (two.view({2, 1}) * Wp + two).view({4});  // {0, 1, Wp, Wp + 1}
+  t.index = base.unsqueeze(-1) + corner * in_l.unsqueeze(-1);
+  return t;
+}
+
+/// Sampling coordinates of every (image, output pixel, tap, deform group): [S, Ho, Wo, K, dg] each.
+/// offset [S, 2 * dg * K, Ho, Wo] holds, per deform group, (dy, dx) pairs per tap (k = i * kw + j).
+inline std::pair<at::Tensor, at::Tensor> dcn_coordinates(const at::Tensor& offset, const DeformConvDims& d,
+                                                         const DeformConvSpec& s) {
+  const int64_t S = offset.size(0), dg = s.deform_groups;
+  const auto opts = offset.options();
+  const auto off = offset.reshape({S, dg, d.K, 2, d.Ho, d.Wo}).permute({0, 4, 5, 2, 1, 3});  // [S, Ho, Wo, K, dg, 2]
+  const auto ki = at::arange(d.kh, opts).mul_(static_cast<double>(s.dil_h)).view({d.kh, 1}).expand({d.kh, d.kw});
+  const auto kj = at::arange(d.kw, opts).mul_(static_cast<double>(s.dil_w)).view({1, d.kw}).expand({d.kh, d.kw});
+  const auto hy = at::arange(d.Ho, opts).mul_(static_cast<double>(s.stride_h)).sub_(static_cast<double>(s.pad_h));
+  const auto wx = at::arange(d.Wo, opts).mul_(static_cast<double>(s.stride_w)).sub_(static_cast<double>(s.pad_w));
+  const auto base_y = hy.view({d.Ho, 1, 1, 1}) + ki.reshape({1, 1, d.K, 1});  // [Ho, 1, K, 1]
+  const auto base_x = wx.view({d.Wo, 1, 1}) + kj.reshape({1, d.K, 1});        // [Wo, K, 1]
+  return {off.select(-1, 0) + base_y, off.select(-1, 1) + base_x};
+}
+
+/// Everything one chunk needs to gather its columns.
+struct DcnChunkPlan {
+  at::Tensor rows;         ///< [S * (H+2) * (W+2) * L, Cl] zero-padded channels-last input
+  at::Tensor index;        ///< [E] int64 rows index, E = S * P * K * L * 4 (4 corners per bag)
+  at::Tensor psw;          ///< [E] corner weights, mask folded in
+  at::Tensor bag_offsets;  ///< [E / 4] = 0, 4, 8, ...
+  at::Tensor mask_pts;     ///< [S, Ho, Wo, K, dg] mask (undefined without mask)
+  DcnTaps taps;            ///< [S, Ho, Wo, K, dg(, 4)]
+};
+
+inline DcnChunkPlan dcn_plan(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
+                             const DeformConvDims& d, const DeformConvSpec& s) {
+  const int64_t S = input.size(0), dg = s.deform_groups, Hp = d.H + 2, Wp = d.W + 2;
+  DcnChunkPlan p;
+  auto padded = at::zeros({S, Hp, Wp, d.C}, input.options());
+  padded.narrow(1, 1, d.H).narrow(2, 1, d.W).copy_(input.permute({0, 2, 3, 1}));
+  p.rows = padded.view({S * Hp * Wp * d.L, d.Cl});
+
+  const auto yx = dcn_coordinates(offset, d, s);
+  p.taps = dcn_taps(yx.first, yx.second, d.H, d.W);
+  auto w = p.taps.weight;  // [S, Ho, Wo, K, dg, 4]
+  if (mask.defined()) {
+    p.mask_pts = mask.reshape({S, dg, d.K, d.Ho, d.Wo}).permute({0, 3, 4, 2, 1});  // [S, Ho, Wo, K, dg]
+    w = w * p.mask_pts.unsqueeze(-1);
+  }
+  // Row of corner c of block j of deform group g: ((image * Hp * Wp + pixel) * L + g * r + j).
+  const auto lopts = offset.options().dtype(at::kLong);
+  const auto image = at::arange(S, lopts).mul_(Hp * Wp).view({S, 1, 1, 1, 1, 1});
+  const auto block = at::arange(d.L, lopts).view({dg, d.r, 1});             // [dg, r, 1]
+  const auto idx = (p.taps.index + image).mul_(d.L).unsqueeze(-2) + block;  // [S, Ho, Wo, K, dg, r, 4]
+  p.index = idx.reshape({-1});
+  p.psw = w.unsqueeze(-2).expand(idx.sizes()).reshape({-1});
+  p.bag_offsets = at::arange(0, p.index.numel(), 4, lopts);
+  return p;
+}
+
+/// The sampled columns of a plan: [M, Cl], M = S * P * K * L bags (bag order: image, pixel, tap, block).
+inline at::Tensor dcn_columns(const DcnChunkPlan& p) {
+  return std::get<0>(at::embedding_bag(p.rows, p.index, p.bag_offsets, /*scale_grad_by_freq=*/false, /*mode=sum*/ 0,
+                                       /*sparse=*/false, p.psw));
+}
+
+/// Columns [M, Cl] as the channels-last image [S, C, P, K] the GEMM convolution consumes.
+inline at::Tensor dcn_columns_image(const at::Tensor& cols, int64_t S, const DeformConvDims& d) {
+  return cols.view({S, d.Ho * d.Wo, d.K, d.C}).permute({0, 3, 1, 2});
+}
+
+/// weight [O, C / groups, kh, kw] as the [O, C / groups, 1, K] kernel of the GEMM convolution.
+inline at::Tensor dcn_gemm_weight(const at::Tensor& weight, const DeformConvDims& d) {
+  return weight.reshape({d.O, weight.size(1), 1, d.K});
+}
+
+// =================================================================================================
+// Forward and backward over batch chunks (no autograd inside)
+// =================================================================================================
+
+/// Stride / dilation (1, 1) and padding (0, 0) of the GEMM convolution.
+inline constexpr std::array<int64_t, 2> kOnes{1, 1};
+inline constexpr std::array<int64_t, 2> kZeros{0, 0};
+
+inline at::Tensor deform_conv_forward_impl(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
+                                           const at::Tensor& weight, const at::Tensor& bias, const DeformConvSpec& s) {
+  const auto d = deform_conv_dims(input, weight, s);
+  auto output = at::empty({d.N, d.O, d.Ho, d.Wo}, input.options());
+  if (d.N == 0) return output;
+  if (d.C == 0 || d.O == 0) {  // nothing to sample: bias only
+    output.zero_();
+    if (bias.defined() && d.O > 0) output.add_(bias.view({1, d.O, 1, 1}));
+    return output;
+  }
+  const auto w = dcn_gemm_weight(weight, d);
+  for (int64_t s0 = 0; s0 < d.N; s0 += s.im2col_step) {  // host-side: loop over batch chunks (memory bound)
+    const int64_t S = std::min(s.im2col_step, d.N - s0);
+    const auto plan =
+        dcn_plan(input.narrow(0, s0, S), offset.narrow(0, s0, S), mask.defined() ? mask.narrow(0, s0, S) : mask, d, s);
+    const auto cols = dcn_columns_image(dcn_columns(plan), S, d);
+    const auto out = at::conv2d(cols, w, bias, kOnes, kZeros, kOnes, s.groups);  // [S, O, P, 1]
+    output.narrow(0, s0, S).copy_(out.reshape({S, d.O, d.Ho, d.Wo}));
+  }
+  return output;
+}
+
+/// Gradients {input, offset, mask, weight, bias} of sum(output * grad_output); an entry is
+/// undefined where `needs` is false (or the argument is absent).
+inline std::array<at::Tensor, 5> deform_conv_backward_impl(const at::Tensor& grad_output, const at::Tensor& input,
+                                                           const at::Tensor& offset, const at::Tensor& mask,
+                                                           const at::Tensor& weight, const at::Tensor& bias,
+                                                           const DeformConvSpec& s, std::array<bool, 5> needs) {
+  const auto d = deform_conv_dims(input, weight, s);
+  needs[2] = needs[2] && mask.defined();
+  needs[4] = needs[4] && bias.defined();
+  std::array<at::Tensor, 5> g;
+  if (needs[0]) g[0] = at::zeros_like(input, at::MemoryFormat::Contiguous);
+  if (needs[1]) g[1] = at::zeros_like(offset, at::MemoryFormat::Contiguous);
+  if (needs[2]) g[2] = at::zeros_like(mask, at::MemoryFormat::Contiguous);
+  if (needs[3]) g[3] = at::zeros_like(weight, at::MemoryFormat::Contiguous);
+  if (needs[4]) g[4] = grad_output.sum({0, 2, 3});
+  const bool need_sampling = needs[0] || needs[1] || needs[2];
+  if (d.N == 0 || d.C == 0 || d.O == 0 || !(need_sampling || needs[3])) return g;
+
+  const auto w = dcn_gemm_weight(weight, d);
+  const int64_t dg = s.deform_groups, Hp = d.H + 2, Wp = d.W + 2, P = d.Ho * d.Wo;
+  const auto lopts = input.options().dtype(at::kLong);
+  for (int64_t s0 = 0; s0 < d.N; s0 += s.im2col_step) {  // host-side: loop over batch chunks (memory bound)
+    const int64_t S = std::min(s.im2col_step, d.N - s0);
+    const auto plan =
+        dcn_plan(input.narrow(0, s0, S), offset.narrow(0, s0, S), mask.defined() ? mask.narrow(0, s0, S) : mask, d, s);
+    const auto cols = dcn_columns_image(dcn_columns(plan), S, d);  // [S, C, P, K] channels-last
+    const auto go = grad_output.narrow(0, s0, S).reshape({S, d.O, P, 1}).contiguous(at::MemoryFormat::ChannelsLast);
+    auto cg = at::convolution_backward(go, cols, w, c10::nullopt, kOnes, kZeros, kOnes, /*transposed=*/false, kZeros,
+                                       s.groups, {need_sampling, needs[3], false});
+    if (needs[3]) g[3].add_(std::get<1>(cg).view(weight.sizes()));
+    if (!need_sampling) continue;
+    const auto gcols = std::get<0>(cg).permute({0, 2, 3, 1}).reshape({-1, d.Cl});  // [M, Cl]
+
+    if (needs[0]) {
+      // Scatter-add of gcols[bag] * psw into the rows, written as a gather over the entries sorted
+      // by destination row (deterministic, parallel over rows): grad_rows[j] = sum_{e: index[e] = j}
+      // psw[e] * gcols[e / 4].
+      const auto sorted = at::sort(plan.index, /*stable=*/true, 0, false);
+      const auto& order = std::get<1>(sorted);
+      const int64_t R = plan.rows.size(0);
+      const auto row_starts = at::searchsorted(std::get<0>(sorted), at::arange(R, lopts));
+      const auto grad_rows = std::get<0>(at::embedding_bag(gcols, at::div(order, 4, "floor"), row_starts, false, 0,
+                                                           false, plan.psw.index_select(0, order)));
+      g[0].narrow(0, s0, S).copy_(
+          grad_rows.view({S, Hp, Wp, d.C}).narrow(1, 1, d.H).narrow(2, 1, d.W).permute({0, 3, 1, 2}));
+    }
+    if (needs[1] || needs[2]) {
+      // d loss / d psw[e] = <gcols[e / 4], rows[index[e]]> (fused dot products), summed over the
+      // r channel blocks of each deform group.
+      const auto offset2bag = at::div(at::arange(plan.index.numel(), lopts), 4, "floor");
+      auto dpsw = at::_embedding_bag_per_sample_weights_backward(gcols, plan.rows, plan.index, plan.bag_offsets,
+                                                                 offset2bag, /*mode=sum*/ 0, /*padding_idx=*/-1);
+      dpsw = dpsw.view({S, d.Ho, d.Wo, d.K, dg, d.r, 4}).sum(5);  // [S, Ho, Wo, K, dg, 4]
+      const auto& t = plan.taps;
+      if (needs[2]) {
+        const auto gm = (dpsw * t.weight).sum(-1);  // [S, Ho, Wo, K, dg]
+        g[2].narrow(0, s0, S).copy_(gm.permute({0, 4, 3, 1, 2}).reshape({S, dg * d.K, d.Ho, d.Wo}));
+      }
+      if (needs[1]) {
+        if (plan.mask_pts.defined()) dpsw = dpsw * plan.mask_pts.unsqueeze(-1);
+        const auto d0 = dpsw.select(-1, 0), d1 = dpsw.select(-1, 1), d2 = dpsw.select(-1, 2), d3 = dpsw.select(-1, 3);
+        const auto hy = 1 - t.ly, hx = 1 - t.lx;
+        // d w / d y = (-hx, -lx, hx, lx), d w / d x = (-hy, hy, -ly, ly), zero outside the window.
+        const auto gy = (hx * (d2 - d0) + t.lx * (d3 - d1)) * t.inside;
+        const auto gx = (hy * (d1 - d0) + t.ly * (d3 - d2)) * t.inside;
+        const auto go_ = at::stack({gy, gx}, -1);  // [S, Ho, Wo, K, dg, 2]
+        g[1].narrow(0, s0, S).copy_(go_.permute({0, 4, 3, 5, 1, 2}).reshape({S, 2 * dg * d.K, d.Ho, d.Wo}));
+      }
+    }
+  }
+  return g;
+}
+
+// =================================================================================================
+// Autograd
+// =================================================================================================
+
+/// Runs the backward as a forward so that, under create_graph, its outputs get a node whose own
+/// backward refuses (MMCV's deformable convolutions are once_differentiable).
+class DeformConvBackwardFunction : public torch::autograd::Function<DeformConvBackwardFunction> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& grad_output,
+                                                const at::Tensor& input, const at::Tensor& offset,
+                                                const c10::optional<at::Tensor>& mask, const at::Tensor& weight,
+                                                const c10::optional<at::Tensor>& bias, const std::vector<int64_t>& spec,
+                                                const std::vector<int64_t>& needs) {
+    (void)ctx;
+    const auto g = deform_conv_backward_impl(
+        grad_output, input, offset, mask.value_or(at::Tensor()), weight, bias.value_or(at::Tensor()),
+        DeformConvSpec::from_vector(spec), {needs[0] != 0, needs[1] != 0, needs[2] != 0, needs[3] != 0, needs[4] != 0});
+    torch::autograd::variable_list out;
+    for (const auto& t : g)
+      if (t.defined()) out.push_back(t);
+    return out;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    (void)ctx, (void)grads;
+    check_arg(false, "deform_conv2d", "its gradient",
+              "be differentiated only once (MMCV's deformable convolutions are once_differentiable)",
+              "a double-backward request");
+    return {};
+  }
+};
+
+/// Forward saves only the inputs; backward recomputes the columns chunk by chunk.
+class DeformConvFunction : public torch::autograd::Function<DeformConvFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input, const at::Tensor& offset,
+                            const c10::optional<at::Tensor>& mask, const at::Tensor& weight,
+                            const c10::optional<at::Tensor>& bias, const std::vector<int64_t>& spec) {
+    ctx->save_for_backward({input, offset, mask.value_or(at::Tensor()), weight, bias.value_or(at::Tensor())});
+    ctx->saved_data["spec"] = spec;
+    return deform_conv_forward_impl(input, offset, mask.value_or(at::Tensor()), weight, bias.value_or(at::Tensor()),
+                                    DeformConvSpec::from_vector(spec));
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& input = saved[0];
+    const auto& offset = saved[1];
+    const auto& mask = saved[2];
+    const auto& weight = saved[3];
+    const auto& bias = saved[4];
+    const auto spec = ctx->saved_data["spec"].toIntVector();
+    // Edges exist only for the tensors that were passed (an absent mask or bias has none).
+    size_t edge = 0;
+    std::array<bool, 5> needs{};
+    for (size_t i = 0; i < 5; ++i)
+      if (saved[i].defined()) needs[i] = ctx->needs_input_grad(edge++);
+    at::Tensor grad_output = grad_outputs[0];
+    if (!grad_output.defined()) grad_output = at::zeros({input.size(0), weight.size(0), 1, 1}, input.options());
+
+    std::array<at::Tensor, 5> g;
+    if (at::GradMode::is_enabled()) {
+      // create_graph: route through a node that rejects differentiation of these gradients.
+      const std::vector<int64_t> nv(needs.begin(), needs.end());
+      const auto out = DeformConvBackwardFunction::apply(
+          grad_output, input, offset, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt, weight,
+          bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt, spec, nv);
+      size_t k = 0;
+      for (size_t i = 0; i < 5; ++i)
+        if (needs[i] && saved[i].defined()) g[i] = out[k++];
+    } else {
+      g = deform_conv_backward_impl(grad_output, input, offset, mask, weight, bias, DeformConvSpec::from_vector(spec),
+                                    needs);
+    }
+    // One gradient per forward argument (mask / bias slots stay undefined when absent; spec has none).
+    return {g[0], g[1], g[2], g[3], g[4], at::Tensor()};
+  }
+};
+
+/// Casts to offset's dtype (MMCV's type_as, through autograd) and runs the Function.
+inline at::Tensor deform_conv_apply(const at::Tensor& input, const at::Tensor& offset, const at::Tensor* mask,
+                                    const at::Tensor& weight, const at::Tensor* bias, const DeformConvSpec& spec) {
+  const auto dt = offset.scalar_type();
+  const auto cast = [dt](const at::Tensor& t) { return t.scalar_type() == dt ? t : t.to(dt); };
+  c10::optional<at::Tensor> m, b;
+  if (mask) m = cast(*mask);
+  if (bias) b = cast(*bias);
+  return DeformConvFunction::apply(cast(input), offset, m, cast(weight), b, spec.to_vector());
+}
+
+}  // namespace detail
+}  // namespace ops
+}  // namespace mmcv
