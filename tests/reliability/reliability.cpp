@@ -817,7 +817,8 @@ void run_bad_inputs(const OpSpec& s) {
       continue;
     }
     if (threw) {
-      const bool named_op = msg.find(prefix) != std::string::npos;
+      bool named_op = msg.find(prefix) != std::string::npos;
+      for (const auto& o : s.other_ops) named_op = named_op || msg.find(o + ":") != std::string::npos;
       bool named_arg = m.names.empty();
       for (const auto& nm : m.names) named_arg = named_arg || msg.find(nm) != std::string::npos;
       if (m.expect == Expect::kWork || m.expect == Expect::kSameAs) {

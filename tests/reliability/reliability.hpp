@@ -153,6 +153,7 @@ struct ViewCase {
 struct OpSpec {
   std::string name;     // registry / test name, e.g. "bbox_overlaps" or "nms_offset1"
   std::string op;       // the op name that prefixes its error messages, e.g. "bbox_overlaps"
+  std::vector<std::string> other_ops;  // ops it forwards to, whose messages may also appear
 
   // Fixed inputs (CPU, deterministic) and the call: used by concurrency, device agreement and as
   // the valid base of bad-input mutations. `call` may return several tensors (outputs, gradients).
