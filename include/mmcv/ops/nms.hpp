@@ -67,18 +67,6 @@ inline at::Tensor nms_score_order(const at::Tensor& scores) {
   return std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
 }
 
-/// Axis-aligned boxes packed for the NMS driver, coordinate-major so every pairwise op runs over
-/// a contiguous inner dim: [5, N] rows x1, y1, -x2, -y2, area (area with `offset`, MMCV's order).
-/// Negating x2/y2 lets one `maximum` give max(x1), max(y1), -min(x2), -min(y2) of every pair.
-inline at::Tensor nms_pack_boxes(const at::Tensor& boxes, double offset) {
-  auto packed = at::empty({5, boxes.size(0)}, boxes.options());
-  packed.narrow(0, 0, 2).copy_(boxes.narrow(1, 0, 2).t());
-  auto neg_corner = packed.narrow(0, 2, 2);
-  at::neg_out(neg_corner, boxes.narrow(1, 2, 2).t());
-  packed.select(0, 4).copy_(box_area(boxes, offset));
-  return packed;
-}
-
 /// IoU of packed boxes a [5, T] with b [5, K] -> [T, K], rounding exactly like MMCV's CPU loop:
 /// w = max(0, min(x2) - max(x1) + offset), likewise h, inter = w * h,
 /// iou = inter / ((area_a + area_b) - inter). Here s = max(x1) + (-min(x2)) = -(min(x2) - max(x1))
@@ -108,33 +96,52 @@ inline void check_nms_inputs(const char* op, const at::Tensor& boxes, const at::
   check_same_device(boxes, scores, op, "boxes", "scores");
 }
 
-/// One device read validating boxes/scores (finite) and telling whether every box has
-/// non-negative sides and a finite area (then a NaN IoU can only come from a zero-area box, which
-/// nothing can suppress with `>`: the driver may use its faster column-max reduction).
-/// Returns that flag; throws the check_finite message otherwise.
-inline bool check_nms_values(const char* op, const at::Tensor& boxes, const char* boxes_arg,
-                             const at::Tensor& scores, const char* scores_arg, double offset) {
-  auto sides = boxes.narrow(1, 2, 2) - boxes.narrow(1, 0, 2);
-  if (offset != 0) sides = sides + offset;
-  const auto flags = at::stack({at::isfinite(boxes).all(), scores.defined() ? at::isfinite(scores).all()
-                                                                              : at::ones({}, boxes.options().dtype(at::kBool)),
-                                (sides >= 0).all().logical_and(at::isfinite(sides.prod(1)).all())})
-                         .cpu();  // host-side: one read to validate the input
-  const bool* f = flags.data_ptr<bool>();
-  if (!f[0]) check_finite(boxes, op, boxes_arg);
-  if (!f[1]) check_finite(scores, op, scores_arg);
-  return f[2];
+/// Axis-aligned boxes packed for the NMS driver, coordinate-major so every pairwise op runs over
+/// a contiguous inner dim: [5, N] rows x1, y1, -x2, -y2, area (area with `offset`, MMCV's order).
+/// Negating x2/y2 lets one `maximum` give max(x1), max(y1), -min(x2), -min(y2) of every pair.
+/// Also says whether the driver may use its fast column-max reduction.
+struct NmsPrepared {
+  at::Tensor packed;  ///< [5, N] x1, y1, -x2, -y2, area
+  bool fast = false;  ///< every side >= 0 and every area finite: a NaN IoU is a zero-area box's
+};
+
+/// Packs boxes [N, 4] (N > 0) and validates boxes and scores with ONE device read: NaN/Inf in
+/// either throws the check_finite message. `scores` may be undefined (nms_match passes its score
+/// column as part of `boxes_for_check`).
+inline NmsPrepared nms_prepare(const char* op, const at::Tensor& boxes, const char* boxes_arg, const at::Tensor& scores,
+                               const char* scores_arg, double offset) {
+  NmsPrepared p;
+  p.packed = at::empty({5, boxes.size(0)}, boxes.options());
+  p.packed.narrow(0, 0, 2).copy_(boxes.narrow(1, 0, 2).t());
+  auto neg_corner = p.packed.narrow(0, 2, 2);
+  at::neg_out(neg_corner, boxes.narrow(1, 2, 2).t());
+  auto wh = boxes.narrow(1, 2, 2) - boxes.narrow(1, 0, 2);  // [N, 2]
+  if (offset != 0) wh.add_(offset);
+  auto area = p.packed.select(0, 4);
+  at::mul_out(area, wh.select(1, 0), wh.select(1, 1));  // (x2 - x1 + offset) * (y2 - y1 + offset), MMCV's order
+  // Any NaN/Inf coordinate makes its area non-finite, and any non-finite area or score makes the
+  // sums non-finite: finite sums prove finite inputs (an overflowing sum only costs the exact check).
+  auto flags = at::stack({wh.min(), area.sum(), scores.defined() ? scores.sum() : at::zeros({}, boxes.options())})
+                   .to(at::kDouble)
+                   .cpu();  // host-side: one read to validate the input
+  const double* f = flags.data_ptr<double>();
+  const bool sums_finite = std::isfinite(f[1]) && std::isfinite(f[2]);
+  if (!sums_finite) {
+    check_finite(boxes, op, boxes_arg);
+    if (scores.defined()) check_finite(scores, op, scores_arg);
+  }
+  p.fast = sums_finite && f[0] >= 0;
+  return p;
 }
 
-/// Greedy NMS of axis-aligned boxes (no checks): indices into `boxes` of the kept boxes in
-/// descending score order. Runs without autograd; the result is a normal tensor.
-inline at::Tensor nms_keep(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold, int64_t offset,
+/// Greedy NMS of packed axis-aligned boxes (no checks): indices into the columns of `packed` of
+/// the kept boxes, in descending score order. Runs without autograd; returns a normal tensor.
+inline at::Tensor nms_keep(const at::Tensor& packed, const at::Tensor& scores, double iou_threshold, int64_t offset,
                            int64_t max_num, bool fast_reduction) {
   at::Tensor keep;
   {
     c10::InferenceMode guard;  // internal bookkeeping needs no autograd
     const auto order = nms_score_order(scores);
-    const auto packed = nms_pack_boxes(boxes.index_select(0, order), static_cast<double>(offset));
     NmsDriverOptions opts;
     opts.tile = kNmsTile;
     opts.box_dim = 1;
@@ -142,7 +149,8 @@ inline at::Tensor nms_keep(const at::Tensor& boxes, const at::Tensor& scores, do
     opts.nan_columns_never_suppressed = fast_reduction;
     const double off = static_cast<double>(offset);
     const auto r = greedy_nms(
-        packed, [off](const at::Tensor& a, const at::Tensor& b) { return nms_packed_iou(a, b, off); },
+        packed.index_select(1, order),
+        [off](const at::Tensor& a, const at::Tensor& b) { return nms_packed_iou(a, b, off); },
         static_cast<float>(iou_threshold), NmsCompare::kGreater, opts);
     keep = order.index_select(0, r.keep);
   }
@@ -190,21 +198,20 @@ inline std::tuple<at::Tensor, at::Tensor> nms(const at::Tensor& boxes, const at:
   if (boxes.size(0) == 0) {
     return {at::empty({0, 5}, boxes.options()), at::empty({0}, long_opts)};
   }
-  const bool fast = detail::check_nms_values(op, boxes, "boxes", scores, "scores", static_cast<double>(offset));
+  const auto b = boxes.detach();
+  const auto sc = scores.detach();
+  const auto prep = detail::nms_prepare(op, b, "boxes", sc, "scores", static_cast<double>(offset));
 
   at::Tensor inds;
   if (score_threshold > 0) {
     // MMCV filters first (scores > thr, compared in the scores' dtype), then maps back.
-    const auto valid = at::nonzero(at::gt(scores.detach(), score_threshold)).squeeze(1);  // host-side: valid count
-    if (valid.size(0) == 0) {
-      inds = at::empty({0}, long_opts);
-    } else {
-      inds = valid.index_select(
-          0, detail::nms_keep(boxes.index_select(0, valid).detach(), scores.index_select(0, valid).detach(),
-                              iou_threshold, offset, max_num, fast));
-    }
+    const auto valid = at::nonzero(at::gt(sc, score_threshold)).view({-1});  // host-side: valid count
+    inds = valid.size(0) == 0 ? at::empty({0}, long_opts)
+                              : valid.index_select(0, detail::nms_keep(prep.packed.index_select(1, valid),
+                                                                       sc.index_select(0, valid), iou_threshold,
+                                                                       offset, max_num, prep.fast));
   } else {
-    inds = detail::nms_keep(boxes.detach(), scores.detach(), iou_threshold, offset, max_num, fast);
+    inds = detail::nms_keep(prep.packed, sc, iou_threshold, offset, max_num, prep.fast);
   }
   auto dets = at::cat({boxes.index_select(0, inds), scores.index_select(0, inds).unsqueeze(1)}, 1);
   return {dets, inds};
@@ -348,7 +355,7 @@ inline std::tuple<at::Tensor, at::Tensor> soft_nms(const at::Tensor& boxes, cons
   if (boxes.size(0) == 0) {
     return {at::empty({0, 5}, boxes.options()), at::empty({0}, boxes.options().dtype(at::kLong))};
   }
-  detail::check_nms_values(op, boxes, "boxes", scores, "scores", static_cast<double>(offset));
+  (void)detail::nms_prepare(op, boxes.detach(), "boxes", scores.detach(), "scores", static_cast<double>(offset));
   const int64_t m = method == "naive" ? 0 : method == "linear" ? 1 : 2;
   at::Tensor dets, inds;
   {
@@ -387,19 +394,18 @@ inline std::vector<at::Tensor> nms_match(const at::Tensor& dets, double iou_thre
   detail::check_floating(dets, op, "dets");
   detail::check_in_range(iou_threshold, 0.0, 1.0, op, "iou_threshold");
   const auto d = dets.detach();
-  const auto boxes = d.narrow(1, 0, 4);
-  detail::check_nms_values(op, d, "dets", at::Tensor(), "dets", 0.0);
+  const auto prep = detail::nms_prepare(op, d.narrow(1, 0, 4), "dets", d.select(1, 4), "dets", 0.0);
   at::Tensor flat, sizes;
   {
     c10::InferenceMode guard;
     const auto order = detail::nms_score_order(d.select(1, 4));
-    const auto packed = detail::nms_pack_boxes(boxes.index_select(0, order), 0.0);
     detail::NmsDriverOptions opts;
     opts.tile = detail::kNmsTile;
     opts.box_dim = 1;
     opts.want_groups = true;
     const auto r = detail::greedy_nms(
-        packed, [](const at::Tensor& a, const at::Tensor& b) { return detail::nms_packed_iou(a, b, 0.0); },
+        prep.packed.index_select(1, order),
+        [](const at::Tensor& a, const at::Tensor& b) { return detail::nms_packed_iou(a, b, 0.0); },
         static_cast<float>(iou_threshold), detail::NmsCompare::kGreaterEqual, opts);
     // A stable sort of the owners lists each group (kept box first) in kept order.
     const auto by_group = std::get<1>(r.owner.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));

@@ -94,6 +94,9 @@ enum class NmsCompare {
 struct NmsDriverOptions {
   /// Boxes per tile (rows of each IoU call). Chosen by measurement (docs/performance.md): 64.
   int64_t tile = 64;
+  /// When at most this many boxes remain, they form the last tile (one round instead of several
+  /// small ones; the in-tile fixed point handles any size). Chosen by measurement: 256.
+  int64_t final_tile = 256;
   /// Most IoU pairs (rows x columns) computed by one iou_fn call; bounds the temporaries.
   /// The first call of a round always covers the whole tile (tile x tile) at least.
   int64_t max_pairs_per_call = int64_t{1} << 20;
@@ -129,8 +132,14 @@ inline at::Tensor compare_iou(const at::Tensor& iou, double thr, NmsCompare c) {
   return c == NmsCompare::kGreater ? at::gt(iou, thr) : at::ge(iou, thr);
 }
 
+/// compare(iou, thr) as float 0/1 (one op: the comparison writes the float result directly).
+inline at::Tensor compare_iou_float(const at::Tensor& iou, double thr, NmsCompare c) {
+  auto out = at::empty(iou.sizes(), iou.options().dtype(at::kFloat));
+  return c == NmsCompare::kGreater ? at::gt_out(out, iou, thr) : at::ge_out(out, iou, thr);
+}
+
 /// Greedy result inside one tile from its strictly-upper-triangular suppression matrix
-/// (float 0/1, [t, t], s[i][j] = 1 when i < j and i would suppress j). Returns bool [t].
+/// (float 0/1, [t, t], s[i][j] = 1 when i < j and i would suppress j). Returns float 0/1 [t].
 inline at::Tensor tile_fixed_point(const at::Tensor& s) {
   const int64_t t = s.size(0);
   auto keep = at::ones({t}, s.options());  // float 1 = kept
@@ -141,7 +150,7 @@ inline at::Tensor tile_fixed_point(const at::Tensor& s) {
     if (at::equal(next, keep)) break;  // host-side: one bool per iteration (converged)
     keep = std::move(next);
   }
-  return keep.to(at::kBool);
+  return keep;
 }
 
 }  // namespace nms_driver_impl
@@ -175,7 +184,7 @@ NmsDriverResult greedy_nms(const at::Tensor& boxes, IouFn&& iou_fn, double iou_t
 
   while (true) {  // host-side: one round per tile; each round reads two counts (nonzero)
     const int64_t n = rest.size(bd);
-    const int64_t t = std::min(options.tile, n);
+    const int64_t t = n <= options.final_tile ? n : std::min(options.tile, n);
     const auto tile = rest.narrow(bd, 0, t);
     const auto tile_pos = rest_pos.narrow(0, 0, t);
     // First call: the tile against the first columns of R (the tile itself included).
@@ -184,17 +193,16 @@ NmsDriverResult greedy_nms(const at::Tensor& boxes, IouFn&& iou_fn, double iou_t
     auto iou0 = iou_fn(tile, cols0 == t ? tile : rest.narrow(bd, 0, cols0));  // [t, cols0]
 
     // 1-2. Greedy inside the tile.
-    auto s = compare_iou(iou0.narrow(1, 0, t), iou_threshold, cmp).to(at::kFloat).triu_(1);  // [t, t]
-    const auto tile_keep = nms_driver_impl::tile_fixed_point(s);  // bool [t]
-    const auto kidx = at::nonzero(tile_keep).squeeze(1);        // host-side: kept count of the tile
+    auto s = nms_driver_impl::compare_iou_float(iou0.narrow(1, 0, t), iou_threshold, cmp).triu_(1);  // [t, t]
+    const auto tile_keep = nms_driver_impl::tile_fixed_point(s);  // float 0/1 [t]
+    const auto kidx = at::nonzero(tile_keep).view({-1});          // host-side: kept count of the tile
     const int64_t k = kidx.size(0);
     const bool all_kept = k == t;
     const auto kept_pos = all_kept ? tile_pos : tile_pos.index_select(0, kidx);
     if (groups && !all_kept) {
       // owner of a suppressed tile box = first kept box of the tile that suppresses it.
-      auto by_kept = s * tile_keep.to(s.scalar_type()).unsqueeze(1);  // [t, t], rows of kept boxes
-      auto first = by_kept.argmax(0);                                  // first max = first kept suppressor
-      auto sup = tile_keep.logical_not();
+      auto first = s.mul(tile_keep.unsqueeze(1)).argmax(0);  // [t]: first max = first kept suppressor
+      auto sup = tile_keep.eq(0);
       result.owner.index_put_({tile_pos.masked_select(sup)}, tile_pos.index_select(0, first).masked_select(sup));
     }
     kept_chunks.push_back(kept_pos);
@@ -202,7 +210,7 @@ NmsDriverResult greedy_nms(const at::Tensor& boxes, IouFn&& iou_fn, double iou_t
     if (n == t || (max_keep > 0 && kept_count >= max_keep)) break;
 
     // 3. The kept tile boxes suppress the rest of R, chunk by chunk.
-    const auto kept_boxes = all_kept ? tile : tile.index_select(bd, kidx);
+    at::Tensor kept_boxes;  // gathered only when a second iou_fn call needs them
     const int64_t chunk = std::max<int64_t>(1, options.max_pairs_per_call / k);
     std::vector<at::Tensor> kills;
     for (int64_t c0 = t; c0 < n;) {  // host-side: one chunk of columns per call (1 call unless N is large)
@@ -212,6 +220,7 @@ NmsDriverResult greedy_nms(const at::Tensor& boxes, IouFn&& iou_fn, double iou_t
         iou = iou0.narrow(1, t, c1 - t);
         if (!all_kept) iou = iou.index_select(0, kidx);  // [k, c1 - t]
       } else {
+        if (!kept_boxes.defined()) kept_boxes = all_kept ? tile : tile.index_select(bd, kidx);
         iou = iou_fn(kept_boxes, rest.narrow(bd, c0, c1 - c0));  // [k, c1 - c0]
       }
       at::Tensor kill;
@@ -231,7 +240,7 @@ NmsDriverResult greedy_nms(const at::Tensor& boxes, IouFn&& iou_fn, double iou_t
       c0 = c1;
     }
     const auto kill = kills.size() == 1 ? kills[0] : at::cat(kills);
-    const auto alive = at::nonzero(kill.logical_not()).squeeze(1);  // host-side: alive count
+    const auto alive = at::nonzero(kill.logical_not_()).view({-1});  // host-side: alive count
     if (alive.size(0) == 0) break;
     rest = rest.narrow(bd, t, n - t).index_select(bd, alive);
     rest_pos = rest_pos.narrow(0, t, n - t).index_select(0, alive);
