@@ -12,140 +12,13 @@
 #include <vector>
 
 #include "common/test_utils.hpp"
+#include "ops/roi_reference.hpp"
 
 namespace {
 
 using mmcv_test::DeviceTest;
-
-// ---------------------------------------------------------------------------------------------
-// float64 loop reference: MMCV's CPU kernel (cpu/roi_align.cpp) transcribed, forward + backward.
-// ---------------------------------------------------------------------------------------------
-
-struct Bilinear {
-  int64_t yl = -1, yh = -1, xl = -1, xh = -1;
-  double w1 = 0, w2 = 0, w3 = 0, w4 = 0;
-};
-
-// bilinear_interpolate_gradient of MMCV: the taps and weights of one point (lows -1 = nothing).
-Bilinear bilinear(int64_t H, int64_t W, double y, double x) {
-  Bilinear b;
-  if (y < -1.0 || y > H || x < -1.0 || x > W) return b;
-  if (y <= 0) y = 0;
-  if (x <= 0) x = 0;
-  b.yl = static_cast<int64_t>(y);
-  b.xl = static_cast<int64_t>(x);
-  if (b.yl >= H - 1) { b.yh = b.yl = H - 1; y = static_cast<double>(b.yl); } else { b.yh = b.yl + 1; }
-  if (b.xl >= W - 1) { b.xh = b.xl = W - 1; x = static_cast<double>(b.xl); } else { b.xh = b.xl + 1; }
-  const double ly = y - b.yl, lx = x - b.xl, hy = 1. - ly, hx = 1. - lx;
-  b.w1 = hy * hx, b.w2 = hy * lx, b.w3 = ly * hx, b.w4 = ly * lx;
-  return b;
-}
-
-struct RoiParams {
-  int64_t batch, gh, gw;
-  double start_h, start_w, bin_h, bin_w;
-};
-
-RoiParams roi_params(const at::TensorAccessor<double, 2>& r, int64_t n, int64_t PH, int64_t PW, double scale, int64_t sr,
-                     bool aligned) {
-  const double s = static_cast<float>(scale);  // MMCV passes spatial_scale as float
-  const double off = aligned ? 0.5 : 0.0;
-  RoiParams p;
-  p.batch = static_cast<int64_t>(r[n][0]);
-  p.start_w = r[n][1] * s - off;
-  p.start_h = r[n][2] * s - off;
-  double rw = r[n][3] * s - off - p.start_w, rh = r[n][4] * s - off - p.start_h;
-  if (!aligned) { rw = std::max(rw, 1.0); rh = std::max(rh, 1.0); }
-  p.bin_h = rh / PH;
-  p.bin_w = rw / PW;
-  p.gh = sr > 0 ? sr : static_cast<int64_t>(std::ceil(static_cast<float>(rh / PH)));
-  p.gw = sr > 0 ? sr : static_cast<int64_t>(std::ceil(static_cast<float>(rw / PW)));
-  return p;
-}
-
-struct Ref {
-  at::Tensor out, argmax_y, argmax_x;
-};
-
-Ref ref_forward(const at::Tensor& input_, const at::Tensor& rois_, int64_t PH, int64_t PW, double scale, int64_t sr,
-                bool max_mode, bool aligned) {
-  auto input = input_.detach().to(at::kCPU, at::kDouble).contiguous();
-  auto rois = rois_.detach().to(at::kCPU, at::kDouble).contiguous();
-  const int64_t K = rois.size(0), C = input.size(1), H = input.size(2), W = input.size(3);
-  Ref ref{at::zeros({K, C, PH, PW}, at::kDouble), at::full({K, C, PH, PW}, -1.0, at::kDouble),
-          at::full({K, C, PH, PW}, -1.0, at::kDouble)};
-  auto in = input.accessor<double, 4>();
-  auto r = rois.accessor<double, 2>();
-  auto o = ref.out.accessor<double, 4>();
-  auto ay = ref.argmax_y.accessor<double, 4>(), ax = ref.argmax_x.accessor<double, 4>();
-  for (int64_t n = 0; n < K; ++n) {
-    const auto p = roi_params(r, n, PH, PW, scale, sr, aligned);
-    const double count = std::max<int64_t>(p.gh * p.gw, 1);
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t ph = 0; ph < PH; ++ph)
-        for (int64_t pw = 0; pw < PW; ++pw) {
-          double sum = 0, maxval = -10000, my = -1, mx = -1;
-          for (int64_t iy = 0; iy < p.gh; ++iy) {
-            const double y = p.start_h + ph * p.bin_h + (iy + .5) * p.bin_h / p.gh;
-            for (int64_t ix = 0; ix < p.gw; ++ix) {
-              const double x = p.start_w + pw * p.bin_w + (ix + .5) * p.bin_w / p.gw;
-              const auto b = bilinear(H, W, y, x);
-              double val = 0;
-              if (b.yl >= 0) {
-                const auto v = in[p.batch][c];
-                val = b.w1 * v[b.yl][b.xl] + b.w2 * v[b.yl][b.xh] + b.w3 * v[b.yh][b.xl] + b.w4 * v[b.yh][b.xh];
-              }
-              if (val > maxval) { maxval = val; my = y; mx = x; }
-              sum += val;
-            }
-          }
-          if (max_mode) { o[n][c][ph][pw] = maxval; ay[n][c][ph][pw] = my; ax[n][c][ph][pw] = mx; }
-          else { o[n][c][ph][pw] = sum / count; }
-        }
-  }
-  return ref;
-}
-
-// MMCV's ROIAlignBackward, transcribed.
-at::Tensor ref_backward(const at::Tensor& grad_out_, const at::Tensor& rois_, const Ref& fwd, at::IntArrayRef in_shape,
-                        int64_t PH, int64_t PW, double scale, int64_t sr, bool max_mode, bool aligned) {
-  auto go = grad_out_.detach().to(at::kCPU, at::kDouble).contiguous();
-  auto rois = rois_.detach().to(at::kCPU, at::kDouble).contiguous();
-  const int64_t K = rois.size(0), C = in_shape[1], H = in_shape[2], W = in_shape[3];
-  auto grad = at::zeros(in_shape, at::kDouble);
-  auto g = grad.accessor<double, 4>();
-  auto gacc = go.accessor<double, 4>();
-  auto r = rois.accessor<double, 2>();
-  auto ay = fwd.argmax_y.accessor<double, 4>(), ax = fwd.argmax_x.accessor<double, 4>();
-  const auto add = [&](int64_t b, int64_t c, const Bilinear& t, double gv) {
-    if (t.yl < 0) return;
-    g[b][c][t.yl][t.xl] += gv * t.w1;
-    g[b][c][t.yl][t.xh] += gv * t.w2;
-    g[b][c][t.yh][t.xl] += gv * t.w3;
-    g[b][c][t.yh][t.xh] += gv * t.w4;
-  };
-  for (int64_t n = 0; n < K; ++n) {
-    const auto p = roi_params(r, n, PH, PW, scale, sr, aligned);
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t ph = 0; ph < PH; ++ph)
-        for (int64_t pw = 0; pw < PW; ++pw) {
-          const double gv = gacc[n][c][ph][pw];
-          if (max_mode) {
-            if (ay[n][c][ph][pw] != -1.0) add(p.batch, c, bilinear(H, W, ay[n][c][ph][pw], ax[n][c][ph][pw]), gv);
-            continue;
-          }
-          const double count = static_cast<double>(p.gh * p.gw);
-          for (int64_t iy = 0; iy < p.gh; ++iy) {
-            const double y = p.start_h + ph * p.bin_h + (iy + .5) * p.bin_h / p.gh;
-            for (int64_t ix = 0; ix < p.gw; ++ix) {
-              const double x = p.start_w + pw * p.bin_w + (ix + .5) * p.bin_w / p.gw;
-              add(p.batch, c, bilinear(H, W, y, x), gv / count);
-            }
-          }
-        }
-  }
-  return grad;
-}
+using roi_ref::align_backward;
+using roi_ref::align_forward;
 
 // Random rois over an H x W map at `scale`: inside, partly outside, tiny, zero-size and huge.
 at::Tensor random_rois(int64_t K, int64_t B, int64_t H, int64_t W, double scale, at::TensorOptions opt) {
@@ -197,11 +70,11 @@ TEST_P(roi_align_test, matches_float64_loop_reference) {
                        " sr=" + std::to_string(sr) + " out=" + std::to_string(os[0]) + "x" + std::to_string(os[1]));
           auto x = input.clone().requires_grad_(true);
           auto out = mmcv::ops::roi_align(x, rois, os, scale, sr, max_mode ? "max" : "avg", aligned);
-          auto ref = ref_forward(input, rois, os[0], os[1], scale, sr, max_mode, aligned);
+          auto ref = align_forward(input, rois, os[0], os[1], scale, sr, max_mode, aligned);
           EXPECT_ALLCLOSE(out, ref.out);
           auto go = at::randn(out.sizes(), f64());
           auto grad = mmcv_test::vjp(out, go, {x})[0];
-          EXPECT_ALLCLOSE(grad, ref_backward(go, rois, ref, input.sizes(), os[0], os[1], scale, sr, max_mode, aligned));
+          EXPECT_ALLCLOSE(grad, align_backward(go, rois, ref, input.sizes(), os[0], os[1], scale, sr, max_mode, aligned));
           // float32 agrees with the float64 reference to float32 precision.
           auto out32 = mmcv::ops::roi_align(input.to(at::kFloat), rois.to(at::kFloat), os, scale, sr,
                                             max_mode ? "max" : "avg", aligned);
@@ -237,7 +110,7 @@ TEST_P(roi_align_test, adaptive_sampling_differs_per_roi) {
                   .view({3, 5});
   for (bool aligned : {true, false}) {
     auto out = mmcv::ops::roi_align(input, rois, {2, 3}, 1.0, 0, "avg", aligned);
-    EXPECT_ALLCLOSE(out, ref_forward(input, rois, 2, 3, 1.0, 0, false, aligned).out);
+    EXPECT_ALLCLOSE(out, align_forward(input, rois, 2, 3, 1.0, 0, false, aligned).out);
   }
 }
 
@@ -269,8 +142,8 @@ TEST_P(roi_align_test, max_mode_floor_ties_nan_and_minus_one_sentinel) {
     auto rois = at::tensor({0., 0.3, 0.6, 4.7, 5.2}, f64()).view({1, 5});
     auto out = mmcv::ops::roi_align(x, rois, 2, 1.0, 3, "max", true);
     auto go = at::randn(out.sizes(), f64());
-    auto ref = ref_forward(input, rois, 2, 2, 1.0, 3, true, true);
-    EXPECT_ALLCLOSE(mmcv_test::vjp(out, go, {x})[0], ref_backward(go, rois, ref, input.sizes(), 2, 2, 1.0, 3, true, true));
+    auto ref = align_forward(input, rois, 2, 2, 1.0, 3, true, true);
+    EXPECT_ALLCLOSE(mmcv_test::vjp(out, go, {x})[0], align_backward(go, rois, ref, input.sizes(), 2, 2, 1.0, 3, true, true));
   }
   // NaN samples are skipped by MMCV's `val > maxval`; avg propagates them.
   {
@@ -279,13 +152,13 @@ TEST_P(roi_align_test, max_mode_floor_ties_nan_and_minus_one_sentinel) {
     auto rois = at::tensor({0., 0.2, 0.4, 7.3, 6.1, 0., 4.1, 2.2, 6.6, 5.1}, f64()).view({2, 5});
     auto x = input.clone().requires_grad_(true);
     auto out = mmcv::ops::roi_align(x, rois, 3, 1.0, 2, "max", true);
-    auto ref = ref_forward(input, rois, 3, 3, 1.0, 2, true, true);
+    auto ref = align_forward(input, rois, 3, 3, 1.0, 2, true, true);
     EXPECT_ALLCLOSE(out, ref.out);
     EXPECT_FALSE(at::isnan(out).any().item<bool>());
     auto go = at::randn(out.sizes(), f64());
-    EXPECT_ALLCLOSE(mmcv_test::vjp(out, go, {x})[0], ref_backward(go, rois, ref, input.sizes(), 3, 3, 1.0, 2, true, true));
+    EXPECT_ALLCLOSE(mmcv_test::vjp(out, go, {x})[0], align_backward(go, rois, ref, input.sizes(), 3, 3, 1.0, 2, true, true));
     auto avg = mmcv::ops::roi_align(input, rois, 3, 1.0, 2, "avg", true);
-    EXPECT_ALLCLOSE(avg, ref_forward(input, rois, 3, 3, 1.0, 2, false, true).out);  // NaN == NaN
+    EXPECT_ALLCLOSE(avg, align_forward(input, rois, 3, 3, 1.0, 2, false, true).out);  // NaN == NaN
     EXPECT_TRUE(at::isnan(avg).any().item<bool>());
   }
   // A maximal sample exactly at y = -1 collides with MMCV's "no arg-max" sentinel: MMCV routes no
@@ -295,7 +168,7 @@ TEST_P(roi_align_test, max_mode_floor_ties_nan_and_minus_one_sentinel) {
     auto x = input.clone().requires_grad_(true);
     auto rois = at::tensor({0., 1.0, -1.5, 2.0, -0.5}, f64()).view({1, 5});  // one sample at y = -1
     auto out = mmcv::ops::roi_align(x, rois, 1, 1.0, 1, "max", false);
-    auto ref = ref_forward(input, rois, 1, 1, 1.0, 1, true, false);
+    auto ref = align_forward(input, rois, 1, 1, 1.0, 1, true, false);
     ASSERT_EQ(ref.argmax_y.item<double>(), -1.0);
     EXPECT_ALLCLOSE(out, ref.out);
     EXPECT_ALLEQUAL(mmcv_test::vjp(out, at::ones_like(out), {x})[0], at::zeros_like(input));

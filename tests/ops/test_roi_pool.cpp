@@ -13,79 +13,13 @@
 #include <vector>
 
 #include "common/test_utils.hpp"
+#include "ops/roi_reference.hpp"
 
 namespace {
 
 using mmcv_test::DeviceTest;
-
-// ---------------------------------------------------------------------------------------------
-// Loop reference: MMCV's roi_pool_forward_cuda_kernel / roi_pool_backward_cuda_kernel transcribed.
-// T is the kernel's data type (the geometry is computed in it); values are compared in double.
-// ---------------------------------------------------------------------------------------------
-
-struct PoolRef {
-  at::Tensor out;     // [K, C, PH, PW] double
-  at::Tensor argmax;  // [K, C, PH, PW] int64: pixel y * W + x in the roi's image, -1 for none
-};
-
-template <typename T>
-PoolRef ref_forward(const at::Tensor& input_, const at::Tensor& rois_, int64_t PH, int64_t PW, double scale) {
-  auto input = input_.detach().to(at::kCPU, at::kDouble).contiguous();
-  auto rois = rois_.detach().to(at::kCPU, at::kDouble).contiguous();
-  const int64_t K = rois.size(0), C = input.size(1), H = input.size(2), W = input.size(3);
-  // Python allocates output and argmax with new_zeros: a skipped (degenerate) roi keeps 0 in both.
-  PoolRef ref{at::zeros({K, C, PH, PW}, at::kDouble), at::zeros({K, C, PH, PW}, at::kLong)};
-  auto in = input.accessor<double, 4>();
-  auto r = rois.accessor<double, 2>();
-  auto o = ref.out.accessor<double, 4>();
-  auto a = ref.argmax.accessor<int64_t, 4>();
-  const T s = static_cast<T>(static_cast<float>(scale));
-  for (int64_t n = 0; n < K; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t ph = 0; ph < PH; ++ph)
-        for (int64_t pw = 0; pw < PW; ++pw) {
-          const int64_t b = static_cast<int64_t>(r[n][0]);
-          const T x1 = static_cast<T>(r[n][1]) * s, y1 = static_cast<T>(r[n][2]) * s;
-          const T x2 = (static_cast<T>(r[n][3]) + 1) * s, y2 = (static_cast<T>(r[n][4]) + 1) * s;
-          const T rw = x2 - x1, rh = y2 - y1;
-          if (rw <= 0 || rh <= 0) continue;
-          const T bw = rw / static_cast<T>(PW), bh = rh / static_cast<T>(PH);
-          auto clip = [](double v, int64_t hi) { return std::min<int64_t>(std::max<int64_t>(static_cast<int64_t>(v), 0), hi); };
-          const int64_t hs = clip(std::floor(static_cast<float>(static_cast<T>(ph) * bh + y1)), H);
-          const int64_t ws = clip(std::floor(static_cast<float>(static_cast<T>(pw) * bw + x1)), W);
-          const int64_t he = clip(std::ceil(static_cast<float>(static_cast<T>(ph + 1) * bh + y1)), H);
-          const int64_t we = clip(std::ceil(static_cast<float>(static_cast<T>(pw + 1) * bw + x1)), W);
-          const bool empty = he <= hs || we <= ws;
-          double mx = empty ? 0 : -static_cast<double>(FLT_MAX);
-          int64_t idx = -1;
-          for (int64_t h = hs; h < he; ++h)
-            for (int64_t w = ws; w < we; ++w)
-              if (in[b][c][h][w] > mx) { mx = in[b][c][h][w]; idx = h * W + w; }
-          o[n][c][ph][pw] = mx;
-          a[n][c][ph][pw] = idx;
-        }
-  return ref;
-}
-
-at::Tensor ref_backward(const at::Tensor& grad_out_, const at::Tensor& rois_, const PoolRef& fwd, at::IntArrayRef in_shape) {
-  auto go = grad_out_.detach().to(at::kCPU, at::kDouble).contiguous();
-  auto rois = rois_.detach().to(at::kCPU, at::kDouble).contiguous();
-  const int64_t K = go.size(0), C = go.size(1), PH = go.size(2), PW = go.size(3), W = in_shape[3];
-  auto grad = at::zeros(in_shape, at::kDouble);
-  auto g = grad.accessor<double, 4>();
-  auto gacc = go.accessor<double, 4>();
-  auto a = fwd.argmax.accessor<int64_t, 4>();
-  for (int64_t n = 0; n < K; ++n) {
-    const int64_t b = static_cast<int64_t>(rois[n][0].item<double>());
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t ph = 0; ph < PH; ++ph)
-        for (int64_t pw = 0; pw < PW; ++pw) {
-          const int64_t idx = a[n][c][ph][pw];
-          if (idx != -1) g[b][c][idx / W][idx % W] += gacc[n][c][ph][pw];
-        }
-  }
-  return grad;
-}
+using roi_ref::pool_backward;
+using roi_ref::pool_forward;
 
 at::Tensor random_rois(int64_t K, int64_t B, int64_t H, int64_t W, double scale, at::TensorOptions opt) {
   const double iw = W / scale, ih = H / scale;
@@ -126,18 +60,18 @@ TEST_P(roi_pool_test, matches_loop_reference) {
       SCOPED_TRACE("scale=" + std::to_string(scale) + " out=" + std::to_string(os[0]) + "x" + std::to_string(os[1]));
       auto x = input.clone().requires_grad_(true);
       auto out = mmcv::ops::roi_pool(x, rois, os, scale);
-      auto ref = ref_forward<double>(input, rois, os[0], os[1], scale);
+      auto ref = pool_forward<double>(input, rois, os[0], os[1], scale);
       EXPECT_ALLCLOSE(out, ref.out);
       auto go = at::randn(out.sizes(), f64());
-      EXPECT_ALLCLOSE(mmcv_test::vjp(out, go, {x})[0], ref_backward(go, rois, ref, input.sizes()));
+      EXPECT_ALLCLOSE(mmcv_test::vjp(out, go, {x})[0], pool_backward(go, rois, ref, input.sizes()));
       // float32: bin edges in float32 arithmetic, as MMCV's kernel with T = float
       auto x32 = input.to(at::kFloat).requires_grad_(true);
       auto r32 = rois.to(at::kFloat);
       auto out32 = mmcv::ops::roi_pool(x32, r32, os, scale);
-      auto ref32 = ref_forward<float>(input.to(at::kFloat), r32, os[0], os[1], scale);
+      auto ref32 = pool_forward<float>(input.to(at::kFloat), r32, os[0], os[1], scale);
       EXPECT_ALLCLOSE(out32, ref32.out.to(at::kFloat));
       auto go32 = go.to(at::kFloat);
-      EXPECT_ALLCLOSE(mmcv_test::vjp(out32, go32, {x32})[0], ref_backward(go32, r32, ref32, input.sizes()).to(at::kFloat));
+      EXPECT_ALLCLOSE(mmcv_test::vjp(out32, go32, {x32})[0], pool_backward(go32, r32, ref32, input.sizes()).to(at::kFloat));
     }
   }
 }
@@ -157,8 +91,8 @@ TEST_P(roi_pool_test, ties_nan_floor_and_degenerate_rois) {
     auto rois = at::tensor({0., 0.3, 0.6, 4.7, 5.2}, f64()).view({1, 5});
     auto out = mmcv::ops::roi_pool(x, rois, 2, 1.0);
     auto go = at::randn(out.sizes(), f64());
-    auto ref = ref_forward<double>(input, rois, 2, 2, 1.0);
-    EXPECT_ALLCLOSE(mmcv_test::vjp(out, go, {x})[0], ref_backward(go, rois, ref, input.sizes()));
+    auto ref = pool_forward<double>(input, rois, 2, 2, 1.0);
+    EXPECT_ALLCLOSE(mmcv_test::vjp(out, go, {x})[0], pool_backward(go, rois, ref, input.sizes()));
   }
   // NaN pixels are skipped (MMCV's `>` never picks them); an all-NaN or all -inf bin gives
   // -FLT_MAX and no gradient; double values below -FLT_MAX are floored to it.
@@ -170,12 +104,12 @@ TEST_P(roi_pool_test, ties_nan_floor_and_degenerate_rois) {
     auto x = input.clone().requires_grad_(true);
     auto rois = at::tensor({0., 0., 0., 5., 5., 0., 1.5, 0.5, 4.2, 5.1}, f64()).view({2, 5});
     auto out = mmcv::ops::roi_pool(x, rois, 2, 1.0);
-    auto ref = ref_forward<double>(input, rois, 2, 2, 1.0);
+    auto ref = pool_forward<double>(input, rois, 2, 2, 1.0);
     EXPECT_FALSE(at::isnan(out).any().item<bool>());
     EXPECT_ALLCLOSE(out, ref.out);
     EXPECT_EQ(out[0][1][0][0].item<double>(), -static_cast<double>(FLT_MAX));
     auto go = at::randn(out.sizes(), f64());
-    EXPECT_ALLCLOSE(mmcv_test::vjp(out, go, {x})[0], ref_backward(go, rois, ref, input.sizes()));
+    EXPECT_ALLCLOSE(mmcv_test::vjp(out, go, {x})[0], pool_backward(go, rois, ref, input.sizes()));
   }
   // Degenerate rois give 0, and (MMCV quirk) their gradient lands on pixel (0, 0) of their image.
   {
@@ -185,9 +119,9 @@ TEST_P(roi_pool_test, ties_nan_floor_and_degenerate_rois) {
     auto out = mmcv::ops::roi_pool(x, rois, 2, 1.0);
     EXPECT_ALLEQUAL(out[0].detach(), at::zeros({2, 2, 2}, f64()));
     auto go = at::randn(out.sizes(), f64());
-    auto ref = ref_forward<double>(input, rois, 2, 2, 1.0);
+    auto ref = pool_forward<double>(input, rois, 2, 2, 1.0);
     auto grad = mmcv_test::vjp(out, go, {x})[0];
-    EXPECT_ALLCLOSE(grad, ref_backward(go, rois, ref, input.sizes()));
+    EXPECT_ALLCLOSE(grad, pool_backward(go, rois, ref, input.sizes()));
     EXPECT_NEAR(grad[1][0][0][0].item<double>(), go[0][0].sum().item<double>(), 1e-12);
   }
 }
