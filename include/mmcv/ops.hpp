@@ -11,6 +11,8 @@
 #include <mmcv/ops/box_iou_rotated.hpp>
 #include <mmcv/ops/roi_align.hpp>
 #include <mmcv/ops/roi_align_module.hpp>  // RoIAlign (torch::nn)
+#include <mmcv/ops/roi_align_rotated.hpp>
+#include <mmcv/ops/roi_align_rotated_module.hpp>  // RoIAlignRotated (torch::nn)
 #include <mmcv/ops/roi_pool.hpp>
 #include <mmcv/ops/roi_pool_module.hpp>  // RoIPool (torch::nn)
 #include <mmcv/ops/deform_conv.hpp>

@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests for include/mmcv/ops/roi_align_rotated.hpp (mmcv.ops.roi_align_rotated) and
+// include/mmcv/ops/roi_align_rotated_module.hpp (mmcv.ops.RoIAlignRotated).
+
+#include <mmcv/ops/roi_align.hpp>
+#include <mmcv/ops/roi_align_rotated.hpp>
+#include <mmcv/ops/roi_align_rotated_module.hpp>
+
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/test_utils.hpp"
+
+namespace {
+
+using mmcv_test::DeviceTest;
+
+// Float64 loop restating MMCV's CPU kernel (cpu/roi_align_rotated.cpp): forward output and, for
+// a given grad_out, the gradient with respect to input.
+struct LoopResult {
+  at::Tensor out, grad;
+};
+
+LoopResult loop_reference(const at::Tensor& input_, const at::Tensor& rois_, int64_t PH, int64_t PW, double scale,
+                          int64_t sr, bool aligned, bool clockwise, const at::Tensor& grad_out_ = {}) {
+  auto input = input_.to(at::kCPU, at::kDouble).contiguous();
+  auto rois = rois_.to(at::kCPU, at::kDouble).contiguous();
+  const int64_t K = rois.size(0), C = input.size(1), H = input.size(2), W = input.size(3);
+  auto out = at::zeros({K, C, PH, PW}, at::kDouble);
+  auto grad = at::zeros_like(input);
+  at::Tensor go = grad_out_.defined() ? grad_out_.to(at::kCPU, at::kDouble).contiguous() : at::zeros_like(out);
+  auto in = input.accessor<double, 4>();
+  auto r = rois.accessor<double, 2>();
+  auto o = out.accessor<double, 4>();
+  auto gi = grad.accessor<double, 4>();
+  auto g = go.accessor<double, 4>();
+  const double s = static_cast<float>(scale);
+  for (int64_t k = 0; k < K; ++k) {
+    const int64_t b = static_cast<int64_t>(r[k][0]);
+    const double off = aligned ? 0.5 : 0.0;
+    const double cw = r[k][1] * s - off, chh = r[k][2] * s - off;
+    double rw = r[k][3] * s, rh = r[k][4] * s;
+    double th = r[k][5];
+    if (clockwise) th = -th;
+    const double ct = std::cos(th), st = std::sin(th);
+    if (!aligned) {
+      rw = std::max(rw, 1.0);
+      rh = std::max(rh, 1.0);
+    }
+    const double bh = rh / PH, bw = rw / PW;
+    const int64_t gh = sr > 0 ? sr : static_cast<int64_t>(std::ceil(static_cast<float>(rh / PH)));
+    const int64_t gw = sr > 0 ? sr : static_cast<int64_t>(std::ceil(static_cast<float>(rw / PW)));
+    const double count = std::max<int64_t>(gh * gw, 1);
+    for (int64_t ph = 0; ph < PH; ++ph)
+      for (int64_t pw = 0; pw < PW; ++pw)
+        for (int64_t iy = 0; iy < gh; ++iy) {
+          const double yy = -rh / 2.0 + ph * bh + (iy + .5) * bh / gh;
+          for (int64_t ix = 0; ix < gw; ++ix) {
+            const double xx = -rw / 2.0 + pw * bw + (ix + .5) * bw / gw;
+            double y = yy * ct - xx * st + chh, x = yy * st + xx * ct + cw;
+            if (y < -1.0 || y > H || x < -1.0 || x > W) continue;
+            y = std::max(y, 0.0);
+            x = std::max(x, 0.0);
+            int64_t yl = static_cast<int64_t>(y), xl = static_cast<int64_t>(x), yh, xh;
+            if (yl >= H - 1) {
+              yh = yl = H - 1;
+              y = static_cast<double>(yl);
+            } else {
+              yh = yl + 1;
+            }
+            if (xl >= W - 1) {
+              xh = xl = W - 1;
+              x = static_cast<double>(xl);
+            } else {
+              xh = xl + 1;
+            }
+            const double ly = y - yl, lx = x - xl, hy = 1 - ly, hx = 1 - lx;
+            const double w1 = hy * hx, w2 = hy * lx, w3 = ly * hx, w4 = ly * lx;
+            for (int64_t c = 0; c < C; ++c) {
+              o[k][c][ph][pw] += (w1 * in[b][c][yl][xl] + w2 * in[b][c][yl][xh] + w3 * in[b][c][yh][xl] +
+                                  w4 * in[b][c][yh][xh]) /
+                                 count;
+              const double gg = g[k][c][ph][pw] / count;
+              gi[b][c][yl][xl] += gg * w1;
+              gi[b][c][yl][xh] += gg * w2;
+              gi[b][c][yh][xl] += gg * w3;
+              gi[b][c][yh][xh] += gg * w4;
+            }
+          }
+        }
+  }
+  return {out, grad};
+}
+
+// RoIs (batch, cx, cy, w, h, theta) in image coordinates, some partly outside a W x H image.
+at::Tensor random_rois(int64_t k, int64_t batch, double img_w, double img_h, at::TensorOptions opt) {
+  auto d = at::TensorOptions().dtype(at::kDouble);
+  auto b = at::randint(batch, {k, 1}, d);
+  auto cx = at::rand({k, 1}, d) * img_w * 1.2 - img_w * 0.1;
+  auto cy = at::rand({k, 1}, d) * img_h * 1.2 - img_h * 0.1;
+  auto w = at::rand({k, 1}, d) * img_w * 0.6 + 1;
+  auto h = at::rand({k, 1}, d) * img_h * 0.6 + 1;
+  auto t = (at::rand({k, 1}, d) - 0.5) * 2 * M_PI;
+  return at::cat({b, cx, cy, w, h, t}, 1).to(opt.dtype()).to(opt.device());
+}
+
+class roi_align_rotated_test : public DeviceTest {};
+
+TEST_P(roi_align_rotated_test, matches_mmcv_reference_forward_and_backward) {
+  const auto names = mmcv_test::cases_for_op("roi_align_rotated");
+  ASSERT_EQ(names.size(), 9u);
+  for (const auto& name : names) {
+    SCOPED_TRACE(name);
+    auto c = mmcv_test::load_case(name);
+    auto input = dev(c.at("in.input")).requires_grad_(true);
+    auto out = mmcv::ops::roi_align_rotated(input, dev(c.at("in.rois")), c.param_ints("output_size"),
+                                            c.param_double("spatial_scale"), c.param_int("sampling_ratio"),
+                                            c.param_bool("aligned"), c.param_bool("clockwise"));
+    EXPECT_EQ(out.device(), device());
+    EXPECT_EQ(out.scalar_type(), c.at("out.output").scalar_type());
+    EXPECT_ALLCLOSE(out, c.at("out.output"));
+    auto grads = mmcv_test::vjp(out, dev(c.at("grad_out.output")), {input});
+    EXPECT_ALLCLOSE(grads[0], c.at("grad.input"));
+  }
+}
+
+TEST_P(roi_align_rotated_test, matches_float64_loop_reference) {
+  auto input = at::randn({2, 3, 13, 17}, f64());
+  for (bool aligned : {true, false})
+    for (bool clockwise : {false, true})
+      for (int64_t sr : {0, 1, 3}) {
+        SCOPED_TRACE("aligned " + std::to_string(aligned) + " cw " + std::to_string(clockwise) + " sr " +
+                     std::to_string(sr));
+        auto rois = random_rois(9, 2, 17 * 4, 13 * 4, f64());
+        auto x = input.clone().requires_grad_(true);
+        auto out = mmcv::ops::roi_align_rotated(x, rois, {4, 5}, 0.25, sr, aligned, clockwise);
+        auto g = at::randn_like(out);
+        auto ref = loop_reference(input, rois, 4, 5, 0.25, sr, aligned, clockwise, g);
+        EXPECT_ALLCLOSE(out, ref.out);
+        EXPECT_ALLCLOSE(mmcv_test::vjp(out, g, {x})[0], ref.grad);
+        auto out32 = mmcv::ops::roi_align_rotated(input.to(at::kFloat), rois.to(at::kFloat), {4, 5}, 0.25, sr, aligned,
+                                                  clockwise);
+        EXPECT_ALLCLOSE(out32, ref.out, mmcv_test::tol_for(at::kFloat));
+      }
+}
+
+TEST_P(roi_align_rotated_test, gradient_matches_finite_differences) {
+  auto input = at::randn({1, 2, 6, 7}, f64()).requires_grad_(true);
+  auto rois = at::tensor({0.0, 3.1, 2.7, 4.3, 3.2, 0.4, 0.0, 5.0, 1.0, 6.0, 2.0, -1.1, 0.0, 0.2, 5.5, 3.0, 5.0, 2.5},
+                         f64())
+                  .view({3, 6});
+  EXPECT_TRUE(mmcv_test::gradcheck(
+      [&](const std::vector<at::Tensor>& in) {
+        return mmcv::ops::roi_align_rotated(in[0], rois, {3, 2}, 1.0, 2, true, false);
+      },
+      {input}));
+  EXPECT_TRUE(mmcv_test::gradcheck(
+      [&](const std::vector<at::Tensor>& in) {
+        return mmcv::ops::roi_align_rotated(in[0], rois, {2, 3}, 1.0, 0, false, true);
+      },
+      {input}));
+}
+
+TEST_P(roi_align_rotated_test, adaptive_grids_across_many_chunks) {
+  // Large adaptive grids (up to ~40 x 40 samples per bin): RoIs split over several chunks, and a
+  // single RoI larger than a chunk split by bin rows.
+  auto input = at::randn({1, 2, 40, 50}, f64());
+  auto rois = random_rois(6, 1, 400, 320, f64());
+  rois[0][3] = 1600.0;  // 229 x 172 samples per bin of a 7 x 7 grid: more than a chunk per bin row
+  rois[0][4] = 1200.0;
+  auto x = input.clone().requires_grad_(true);
+  auto out = mmcv::ops::roi_align_rotated(x, rois, {7, 7}, 1.0, 0, true, false);
+  auto g = at::randn_like(out);
+  auto ref = loop_reference(input, rois, 7, 7, 1.0, 0, true, false, g);
+  EXPECT_ALLCLOSE(out, ref.out);
+  EXPECT_ALLCLOSE(mmcv_test::vjp(out, g, {x})[0], ref.grad);
+  // Each RoI alone gives the same rows (no dependence on the chunk).
+  for (int64_t k = 0; k < 6; ++k)
+    EXPECT_ALLCLOSE(mmcv::ops::roi_align_rotated(input, rois.narrow(0, k, 1), {7, 7}, 1.0, 0, true, false),
+                    out.narrow(0, k, 1), mmcv_test::Tol{1e-12, 1e-12});
+}
+
+TEST_P(roi_align_rotated_test, conventions) {
+  auto input = at::randn({2, 4, 12, 15}, f32());
+  auto rois = random_rois(8, 2, 60, 48, f32());
+  // clockwise=true with theta is clockwise=false with -theta.
+  auto neg = rois.clone();
+  neg.select(1, 5).neg_();
+  EXPECT_ALLCLOSE(mmcv::ops::roi_align_rotated(input, rois, {3, 3}, 0.25, 2, true, true),
+                  mmcv::ops::roi_align_rotated(input, neg, {3, 3}, 0.25, 2, true, false));
+  // Angle 0: the axis-aligned RoI Align of the same box (cx +- w/2, cy +- h/2); aligned shifts
+  // only the centre here and both corners there, which is the same sampling grid.
+  auto r0 = at::tensor({1.0, 30.0, 20.0, 24.0, 16.0, 0.0, 0.0, 17.0, 33.0, 9.0, 30.0, 0.0}, f32()).view({2, 6});
+  auto corners = at::stack({r0.select(1, 0), r0.select(1, 1) - r0.select(1, 3) / 2, r0.select(1, 2) - r0.select(1, 4) / 2,
+                            r0.select(1, 1) + r0.select(1, 3) / 2, r0.select(1, 2) + r0.select(1, 4) / 2},
+                           1);
+  for (int64_t sr : {0, 2})
+    for (bool aligned : {true, false})
+      EXPECT_ALLCLOSE(mmcv::ops::roi_align_rotated(input, r0, {3, 2}, 0.25, sr, aligned, false),
+                      mmcv::ops::roi_align(input, corners, {3, 2}, 0.25, sr, "avg", aligned),
+                      mmcv_test::tol_for(at::kFloat));
+  // An adaptive RoI of size 0 (aligned) has an empty grid: output 0, no NaN.
+  auto empty_roi = at::tensor({1.0, 10.0, 10.0, 0.0, 0.0, 0.3}, f32()).view({1, 6});
+  EXPECT_EQ(mmcv::ops::roi_align_rotated(input, empty_roi, {2, 2}, 0.25, 0, true, false).abs().sum().item<float>(), 0.f);
+  // aligned=false clamps the size to >= 1 (so a zero-size RoI still samples).
+  auto legacy = mmcv::ops::roi_align_rotated(input, empty_roi, {2, 2}, 0.25, 0, false, false);
+  EXPECT_ALLCLOSE(legacy, loop_reference(input, empty_roi, 2, 2, 0.25, 0, false, false).out,
+                  mmcv_test::tol_for(at::kFloat));
+  // A RoI fully outside the map gives 0.
+  auto outside = at::tensor({0.0, -500.0, -500.0, 20.0, 20.0, 0.1}, f32()).view({1, 6});
+  EXPECT_EQ(mmcv::ops::roi_align_rotated(input, outside, {2, 2}).abs().sum().item<float>(), 0.f);
+}
+
+TEST_P(roi_align_rotated_test, default_arguments_dtypes_and_views) {
+  auto input = at::randn({1, 3, 9, 11}, f32());
+  auto rois = random_rois(5, 1, 11, 9, f32());
+  auto out = mmcv::ops::roi_align_rotated(input, rois, {2, 3});
+  EXPECT_EQ(out.sizes(), at::IntArrayRef({5, 3, 2, 3}));
+  EXPECT_ALLEQUAL(out, mmcv::ops::roi_align_rotated(input, rois, {2, 3}, 1.0, 0, true, false));
+  EXPECT_EQ(mmcv::ops::roi_align_rotated(input, rois, {4}).sizes(), at::IntArrayRef({5, 3, 4, 4}));  // int size
+  // Channels-last and transposed-storage inputs give the same result.
+  EXPECT_ALLCLOSE(mmcv::ops::roi_align_rotated(input.contiguous(at::MemoryFormat::ChannelsLast), rois, {2, 3}), out);
+  EXPECT_ALLCLOSE(mmcv::ops::roi_align_rotated(input, rois.t().contiguous().t(), {2, 3}), out);
+  // Half: computed in float32, returned as half (MMCV's CPU kernel dispatches half too).
+  auto h = mmcv::ops::roi_align_rotated(input.to(at::kHalf), rois.to(at::kHalf), {2, 3});
+  EXPECT_EQ(h.scalar_type(), at::kHalf);
+  EXPECT_ALLCLOSE(h, mmcv::ops::roi_align_rotated(input.to(at::kHalf).to(at::kFloat),
+                                                  rois.to(at::kHalf).to(at::kFloat), {2, 3}),
+                  mmcv_test::tol_for(at::kHalf));
+}
+
+TEST_P(roi_align_rotated_test, empty_inputs) {
+  auto input = at::randn({2, 3, 5, 5}, f32()).requires_grad_(true);
+  auto out = mmcv::ops::roi_align_rotated(input, at::empty({0, 6}, f32()), {2, 2});
+  EXPECT_EQ(out.sizes(), at::IntArrayRef({0, 3, 2, 2}));
+  EXPECT_EQ(out.device(), device());
+  auto g = mmcv_test::vjp(out, at::zeros_like(out), {input});
+  ASSERT_TRUE(g[0].defined());
+  EXPECT_EQ(g[0].abs().sum().item<float>(), 0.f);
+  auto c0 = mmcv::ops::roi_align_rotated(at::randn({1, 0, 5, 5}, f32()), random_rois(2, 1, 5, 5, f32()), {2, 2});
+  EXPECT_EQ(c0.sizes(), at::IntArrayRef({2, 0, 2, 2}));
+}
+
+TEST_P(roi_align_rotated_test, bad_inputs_raise_clear_errors) {
+  using mmcv::ops::roi_align_rotated;
+  auto input = at::randn({2, 3, 5, 5}, f32());
+  auto rois = random_rois(3, 2, 5, 5, f32());
+  EXPECT_MMCV_ERROR(roi_align_rotated(input[0], rois, {2, 2}), "roi_align_rotated: expected input to be a 4-D tensor");
+  EXPECT_MMCV_ERROR(roi_align_rotated(input, rois.narrow(1, 0, 5), {2, 2}),
+                    "roi_align_rotated: expected rois to have shape [K, 6], but got [3, 5]");
+  EXPECT_MMCV_ERROR(roi_align_rotated(input.to(at::kInt), rois.to(at::kInt), {2, 2}),
+                    "roi_align_rotated: expected input to have a floating-point dtype");
+  EXPECT_MMCV_ERROR(roi_align_rotated(input, rois.to(at::kDouble), {2, 2}),
+                    "roi_align_rotated: expected rois to have the same dtype as input (Float), but got Double");
+  EXPECT_MMCV_ERROR(roi_align_rotated(input, rois, {0, 2}), "roi_align_rotated: expected output_size to be positive");
+  EXPECT_MMCV_ERROR(roi_align_rotated(input, rois, {2, 2, 2}), "roi_align_rotated: expected output_size to be an int or a pair");
+  EXPECT_MMCV_ERROR(roi_align_rotated(input, rois, {2, 2}, 1.0, -1),
+                    "roi_align_rotated: expected sampling_ratio to be non-negative, but got -1");
+  EXPECT_MMCV_ERROR(roi_align_rotated(input, rois, {2, 2}, NAN), "roi_align_rotated: expected spatial_scale to be finite");
+  EXPECT_MMCV_ERROR(roi_align_rotated(at::randn({1, 3, 0, 5}, f32()), rois, {2, 2}),
+                    "roi_align_rotated: expected input height to be positive, but got 0");
+  auto bad_batch = rois.clone();
+  bad_batch[1][0] = 2;
+  EXPECT_MMCV_ERROR(roi_align_rotated(input, bad_batch, {2, 2}), "roi_align_rotated: expected rois[:, 0] (batch index)");
+  auto nan = rois.clone();
+  nan[0][5] = NAN;
+  EXPECT_MMCV_ERROR(roi_align_rotated(input, nan, {2, 2}), "roi_align_rotated: expected rois to contain only finite values");
+  auto negative = rois.clone();
+  negative[2][3] = -4;
+  EXPECT_MMCV_ERROR(roi_align_rotated(input, negative, {2, 2}, 1.0, 0, /*aligned=*/true),
+                    "roi_align_rotated: expected the scaled width and height of every roi (aligned=True) to be in "
+                    "[0, inf], but got -4");
+  EXPECT_NO_THROW(roi_align_rotated(input, negative, {2, 2}, 1.0, 0, /*aligned=*/false));  // clamped to 1
+  if (device().is_cuda()) {
+    EXPECT_MMCV_ERROR(roi_align_rotated(input, rois.cpu(), {2, 2}),
+                      "roi_align_rotated: expected rois to be on the same device as input");
+  }
+}
+
+TEST_P(roi_align_rotated_test, module_mirrors_mmcv) {
+  mmcv::ops::RoIAlignRotated layer({2, 3}, 0.5, 2, /*aligned=*/false, /*clockwise=*/true);
+  auto input = at::randn({1, 3, 8, 9}, f32());
+  auto rois = random_rois(4, 1, 18, 16, f32());
+  EXPECT_ALLEQUAL(layer(input, rois), mmcv::ops::roi_align_rotated(input, rois, {2, 3}, 0.5, 2, false, true));
+  EXPECT_EQ(layer->sampling_ratio, 2);
+  EXPECT_TRUE(layer->clockwise);
+  std::ostringstream os;
+  layer->pretty_print(os);
+  EXPECT_EQ(os.str(), "mmcv::ops::RoIAlignRotated(output_size=(2, 3), spatial_scale=0.5, sampling_ratio=2, "
+                      "aligned=False, clockwise=True)");
+  mmcv::ops::RoIAlignRotated square(7, 0.125);
+  EXPECT_EQ(square->output_size[0], 7);
+  EXPECT_EQ(square->output_size[1], 7);
+  EXPECT_TRUE(square->aligned);
+  EXPECT_FALSE(square->clockwise);
+  EXPECT_MMCV_ERROR(mmcv::ops::RoIAlignRotated({0, 2}, 1.0), "RoIAlignRotated: expected output_size to be positive");
+  EXPECT_MMCV_ERROR(mmcv::ops::RoIAlignRotated(7, 1.0, -2), "RoIAlignRotated: expected sampling_ratio to be non-negative");
+}
+
+MMCV_INSTANTIATE_DEVICES(roi_align_rotated_test);
+
+}  // namespace
