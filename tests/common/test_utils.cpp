@@ -173,7 +173,9 @@ std::string index_str(int64_t flat, at::IntArrayRef sizes) {
     }
     max_abs = std::max(max_abs, diff);
     if (std::isfinite(diff) && y != 0) max_rel = std::max(max_rel, diff / std::abs(y));
-    const double excess = diff - (tol.atol + tol.rtol * std::abs(y));
+    // NaN or Inf in either value makes |y| or diff non-finite: rank such a mismatch worst (never skip it).
+    const double excess = std::isfinite(diff) && std::isfinite(y) ? diff - (tol.atol + tol.rtol * std::abs(y))
+                                                                 : std::numeric_limits<double>::infinity();
     if (!ok) ++n_bad;
     if (!ok && excess > worst_excess) {
       worst_excess = excess;
