@@ -39,25 +39,38 @@ inline Bilinear bilinear(int64_t H, int64_t W, double y, double x) {
   return b;
 }
 
+// Per-roi geometry in the kernel's data type T (float for float32 data, double for float64), in
+// MMCV's evaluation order, so sample coordinates are bit-identical to the kernel's.
+template <typename T>
 struct RoiParams {
   int64_t batch, gh, gw;
-  double start_h, start_w, bin_h, bin_w;
+  T start_h, start_w, bin_h, bin_w;
+  T y(int64_t ph, int64_t iy) const {
+    return start_h + static_cast<T>(ph) * bin_h + static_cast<T>(iy + .5f) * bin_h / static_cast<T>(gh);
+  }
+  T x(int64_t pw, int64_t ix) const {
+    return start_w + static_cast<T>(pw) * bin_w + static_cast<T>(ix + .5f) * bin_w / static_cast<T>(gw);
+  }
 };
 
-inline RoiParams roi_params(const at::TensorAccessor<double, 2>& r, int64_t n, int64_t PH, int64_t PW, double scale, int64_t sr,
-                     bool aligned) {
-  const double s = static_cast<float>(scale);  // MMCV passes spatial_scale as float
-  const double off = aligned ? 0.5 : 0.0;
-  RoiParams p;
+template <typename T>
+RoiParams<T> roi_params(const at::TensorAccessor<double, 2>& r, int64_t n, int64_t PH, int64_t PW, double scale,
+                        int64_t sr, bool aligned) {
+  const T s = static_cast<T>(static_cast<float>(scale));  // MMCV passes spatial_scale as float
+  const T off = aligned ? T(0.5) : T(0);
+  RoiParams<T> p;
   p.batch = static_cast<int64_t>(r[n][0]);
-  p.start_w = r[n][1] * s - off;
-  p.start_h = r[n][2] * s - off;
-  double rw = r[n][3] * s - off - p.start_w, rh = r[n][4] * s - off - p.start_h;
-  if (!aligned) { rw = std::max(rw, 1.0); rh = std::max(rh, 1.0); }
-  p.bin_h = rh / PH;
-  p.bin_w = rw / PW;
-  p.gh = sr > 0 ? sr : static_cast<int64_t>(std::ceil(static_cast<float>(rh / PH)));
-  p.gw = sr > 0 ? sr : static_cast<int64_t>(std::ceil(static_cast<float>(rw / PW)));
+  p.start_w = static_cast<T>(r[n][1]) * s - off;
+  p.start_h = static_cast<T>(r[n][2]) * s - off;
+  T rw = (static_cast<T>(r[n][3]) * s - off) - p.start_w, rh = (static_cast<T>(r[n][4]) * s - off) - p.start_h;
+  if (!aligned) {
+    rw = std::max(rw, T(1));
+    rh = std::max(rh, T(1));
+  }
+  p.bin_h = rh / static_cast<T>(PH);
+  p.bin_w = rw / static_cast<T>(PW);
+  p.gh = sr > 0 ? sr : static_cast<int64_t>(std::ceil(static_cast<float>(rh / static_cast<T>(PH))));
+  p.gw = sr > 0 ? sr : static_cast<int64_t>(std::ceil(static_cast<float>(rw / static_cast<T>(PW))));
   return p;
 }
 
@@ -65,8 +78,11 @@ struct Ref {
   at::Tensor out, argmax_y, argmax_x;
 };
 
-inline Ref align_forward(const at::Tensor& input_, const at::Tensor& rois_, int64_t PH, int64_t PW, double scale, int64_t sr,
-                bool max_mode, bool aligned) {
+// Forward (avg or max with MMCV's CPU floor -10000, strict >) and MMCV's argmax_y / argmax_x.
+// T: the data type whose geometry to reproduce; values and weights are float64.
+template <typename T = double>
+Ref align_forward(const at::Tensor& input_, const at::Tensor& rois_, int64_t PH, int64_t PW, double scale, int64_t sr,
+                  bool max_mode, bool aligned) {
   auto input = input_.detach().to(at::kCPU, at::kDouble).contiguous();
   auto rois = rois_.detach().to(at::kCPU, at::kDouble).contiguous();
   const int64_t K = rois.size(0), C = input.size(1), H = input.size(2), W = input.size(3);
@@ -77,36 +93,47 @@ inline Ref align_forward(const at::Tensor& input_, const at::Tensor& rois_, int6
   auto o = ref.out.accessor<double, 4>();
   auto ay = ref.argmax_y.accessor<double, 4>(), ax = ref.argmax_x.accessor<double, 4>();
   for (int64_t n = 0; n < K; ++n) {
-    const auto p = roi_params(r, n, PH, PW, scale, sr, aligned);
-    const double count = std::max<int64_t>(p.gh * p.gw, 1);
+    const auto p = roi_params<T>(r, n, PH, PW, scale, sr, aligned);
+    const double count = static_cast<double>(std::max<int64_t>(p.gh * p.gw, 1));
     for (int64_t c = 0; c < C; ++c)
       for (int64_t ph = 0; ph < PH; ++ph)
         for (int64_t pw = 0; pw < PW; ++pw) {
           double sum = 0, maxval = -10000, my = -1, mx = -1;
           for (int64_t iy = 0; iy < p.gh; ++iy) {
-            const double y = p.start_h + ph * p.bin_h + (iy + .5) * p.bin_h / p.gh;
+            const double y = p.y(ph, iy);
             for (int64_t ix = 0; ix < p.gw; ++ix) {
-              const double x = p.start_w + pw * p.bin_w + (ix + .5) * p.bin_w / p.gw;
+              const double x = p.x(pw, ix);
               const auto b = bilinear(H, W, y, x);
-              double val = 0;
-              if (b.yl >= 0) {
-                const auto v = in[p.batch][c];
-                val = b.w1 * v[b.yl][b.xl] + b.w2 * v[b.yl][b.xh] + b.w3 * v[b.yh][b.xl] + b.w4 * v[b.yh][b.xh];
+              const auto v = in[p.batch][c];
+              // MMCV's CPU pre_calc gives a point outside the map positions 0 and weights 0, and still
+              // evaluates 0 * v[0][0] (NaN when pixel (0, 0) is NaN); a tap with weight 0 is read too.
+              double val = 0.0 * v[0][0];
+              if (b.yl >= 0) val = b.w1 * v[b.yl][b.xl] + b.w2 * v[b.yl][b.xh] + b.w3 * v[b.yh][b.xl] + b.w4 * v[b.yh][b.xh];
+              if (val > maxval) {
+                maxval = val;
+                my = y;
+                mx = x;
               }
-              if (val > maxval) { maxval = val; my = y; mx = x; }
               sum += val;
             }
           }
-          if (max_mode) { o[n][c][ph][pw] = maxval; ay[n][c][ph][pw] = my; ax[n][c][ph][pw] = mx; }
-          else { o[n][c][ph][pw] = sum / count; }
+          if (max_mode) {
+            o[n][c][ph][pw] = maxval;
+            ay[n][c][ph][pw] = my;
+            ax[n][c][ph][pw] = mx;
+          } else {
+            o[n][c][ph][pw] = sum / count;
+          }
         }
   }
   return ref;
 }
 
-// MMCV's ROIAlignBackward, transcribed.
-inline at::Tensor align_backward(const at::Tensor& grad_out_, const at::Tensor& rois_, const Ref& fwd, at::IntArrayRef in_shape,
-                        int64_t PH, int64_t PW, double scale, int64_t sr, bool max_mode, bool aligned) {
+// MMCV's ROIAlignBackward, transcribed: average spreads grad / count over every sample's taps;
+// max adds grad to the taps of (argmax_y, argmax_x) unless argmax_y == -1.
+template <typename T = double>
+at::Tensor align_backward(const at::Tensor& grad_out_, const at::Tensor& rois_, const Ref& fwd, at::IntArrayRef in_shape,
+                          int64_t PH, int64_t PW, double scale, int64_t sr, bool max_mode, bool aligned) {
   auto go = grad_out_.detach().to(at::kCPU, at::kDouble).contiguous();
   auto rois = rois_.detach().to(at::kCPU, at::kDouble).contiguous();
   const int64_t K = rois.size(0), C = in_shape[1], H = in_shape[2], W = in_shape[3];
@@ -123,7 +150,7 @@ inline at::Tensor align_backward(const at::Tensor& grad_out_, const at::Tensor& 
     g[b][c][t.yh][t.xh] += gv * t.w4;
   };
   for (int64_t n = 0; n < K; ++n) {
-    const auto p = roi_params(r, n, PH, PW, scale, sr, aligned);
+    const auto p = roi_params<T>(r, n, PH, PW, scale, sr, aligned);
     for (int64_t c = 0; c < C; ++c)
       for (int64_t ph = 0; ph < PH; ++ph)
         for (int64_t pw = 0; pw < PW; ++pw) {
@@ -133,13 +160,8 @@ inline at::Tensor align_backward(const at::Tensor& grad_out_, const at::Tensor& 
             continue;
           }
           const double count = static_cast<double>(p.gh * p.gw);
-          for (int64_t iy = 0; iy < p.gh; ++iy) {
-            const double y = p.start_h + ph * p.bin_h + (iy + .5) * p.bin_h / p.gh;
-            for (int64_t ix = 0; ix < p.gw; ++ix) {
-              const double x = p.start_w + pw * p.bin_w + (ix + .5) * p.bin_w / p.gw;
-              add(p.batch, c, bilinear(H, W, y, x), gv / count);
-            }
-          }
+          for (int64_t iy = 0; iy < p.gh; ++iy)
+            for (int64_t ix = 0; ix < p.gw; ++ix) add(p.batch, c, bilinear(H, W, p.y(ph, iy), p.x(pw, ix)), gv / count);
         }
   }
   return grad;

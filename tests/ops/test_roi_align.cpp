@@ -161,6 +161,30 @@ TEST_P(roi_align_test, max_mode_floor_ties_nan_and_minus_one_sentinel) {
     EXPECT_ALLCLOSE(avg, align_forward(input, rois, 3, 3, 1.0, 2, false, true).out);  // NaN == NaN
     EXPECT_TRUE(at::isnan(avg).any().item<bool>());
   }
+  // MMCV's CPU kernel reads taps of weight 0 too (0 * NaN = NaN): the upper row of a sample lying
+  // exactly on a row, and pixel (0, 0) for every sample outside the map. Both propagate like MMCV.
+  {
+    auto input = at::randn({1, 2, 6, 6}, f64());
+    input.index_put_({0, 0, 3, 2}, std::numeric_limits<double>::quiet_NaN());  // zero-weight tap of y = 2.0
+    input.index_put_({0, 1, 0, 0}, std::numeric_limits<double>::quiet_NaN());  // read by outside samples
+    auto rois = at::tensor({0., 1.5, 1.5, 3.5, 3.5,     // samples at y, x = 2.0 and 3.0 exactly
+                            0., -3.0, 2.0, 3.0, 4.0,    // half outside the map (x < -1)
+                            0., 3.1, 3.6, 5.2, 5.9},    // inside, away from both NaNs
+                           f64())
+                    .view({3, 5});
+    for (const char* mode : {"avg", "max"}) {
+      auto out = mmcv::ops::roi_align(input, rois, 2, 1.0, 1, mode, false);
+      auto ref = align_forward(input, rois, 2, 2, 1.0, 1, std::string(mode) == "max", false);
+      EXPECT_ALLCLOSE(out, ref.out) << mode;  // NaN == NaN
+      if (std::string(mode) == "avg") {
+        EXPECT_TRUE(at::isnan(out[0][0]).any().item<bool>());
+        EXPECT_TRUE(at::isnan(out[1][1]).any().item<bool>());
+        EXPECT_FALSE(at::isnan(out[2]).any().item<bool>());
+      } else {
+        EXPECT_FALSE(at::isnan(out).any().item<bool>());
+      }
+    }
+  }
   // A maximal sample exactly at y = -1 collides with MMCV's "no arg-max" sentinel: MMCV routes no
   // gradient for it, and neither do we (the value is still the sample's).
   {

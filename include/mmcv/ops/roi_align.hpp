@@ -125,49 +125,67 @@ inline at::Tensor roi_axis_extent(const at::Tensor& start, const at::Tensor& bin
 /// MMCV's 1-D bilinear weight / grid[k]. Since MMCV clamps y and x independently and drops a
 /// sample outside [-1, H] x [-1, W], the weight of tap (row, col) of a bin is exactly
 /// weight_y(row) * weight_x(col), and 1 / count = 1 / (grid_h * grid_w).
+/// `read` marks the pixels MMCV's kernel actually reads (the 2 taps of every inside sample, even
+/// with weight 0: 0 * NaN is NaN there), so that non-finite values propagate exactly as in MMCV.
 struct RoiAxisWeights {
-  at::Tensor start;   // [Kc, P] int64 first pixel read (== size when no sample is inside)
-  at::Tensor weight;  // [Kc, P, L]
+  at::Tensor start;    // [Kc, P] int64 first pixel read (== size when no sample is inside)
+  at::Tensor weight;   // [Kc, P, L]
+  at::Tensor read;     // [Kc, P, L] bool: pixel read by some inside sample
+  at::Tensor outside;  // [Kc, P] bool: some sample of the bin lies outside [-1, size] on this axis
 };
 
 inline RoiAxisWeights roi_axis_weights(const at::Tensor& coord, const at::Tensor& grid, int64_t size, int64_t L) {
   const auto dt = coord.scalar_type();
   const auto G = coord.size(2);
   const auto taps = roi_axis_taps(coord, size);                                                  // [Kc, P, G]
-  const auto valid = at::arange(G, grid.options()).unsqueeze(0) < grid.unsqueeze(1);           // [Kc, G]
-  const auto inside = taps.inside & valid.unsqueeze(1);                                        // [Kc, P, G]
+  const auto valid = (at::arange(G, grid.options()).unsqueeze(0) < grid.unsqueeze(1)).unsqueeze(1);  // [Kc, 1, G]
+  const auto inside = taps.inside & valid;                                                     // [Kc, P, G]
   const auto m = inside.to(dt) / grid.clamp_min(1).to(dt).view({-1, 1, 1});
   const auto w_low = (1.0 - taps.frac) * m;  // MMCV's hy (hx)
   const auto w_high = taps.frac * m;         // MMCV's ly (lx)
   const auto start = at::where(inside, taps.low, at::full({}, size, taps.low.options())).amin(2);  // [Kc, P]
   const auto j = at::arange(L, taps.low.options());
   const auto zero = at::zeros({}, coord.options());
-  const auto rel_low = (taps.low - start.unsqueeze(2)).unsqueeze(3);    // [Kc, P, G, 1]
-  const auto rel_high = (taps.high - start.unsqueeze(2)).unsqueeze(3);
-  const auto weight = at::where(rel_low == j, w_low.unsqueeze(3), zero).sum(2) +
-                      at::where(rel_high == j, w_high.unsqueeze(3), zero).sum(2);  // [Kc, P, L]
-  return {start, weight};
+  const auto hit_low = (taps.low - start.unsqueeze(2)).unsqueeze(3) == j;    // [Kc, P, G, L]
+  const auto hit_high = (taps.high - start.unsqueeze(2)).unsqueeze(3) == j;
+  const auto weight = at::where(hit_low, w_low.unsqueeze(3), zero).sum(2) +
+                      at::where(hit_high, w_high.unsqueeze(3), zero).sum(2);  // [Kc, P, L]
+  const auto read = ((hit_low | hit_high) & inside.unsqueeze(3)).any(2);    // [Kc, P, L]
+  const auto outside = (valid & ~taps.inside).any(2);                       // [Kc, P]
+  return {start, weight, read, outside};
 }
 
 /// Average pooling of one chunk of RoIs: every bin is a weighted sum of the map's rows over its
 /// deduplicated taps (row x column window), computed by embedding_bag (sum mode, per-sample
 /// weights), which never materialises the taps' channels. Returns [Kc * PH * PW, C].
+/// `corner_taps`: MMCV's CPU kernel also reads pixel (0, 0) of the image, with weight 0, for every
+/// sample outside the map; that only matters when a corner pixel is not finite (0 * NaN), so the
+/// caller asks for those extra taps only then.
 inline at::Tensor roi_align_avg_chunk(const at::Tensor& rows, const RoiAlignGeometry& g, int64_t H, int64_t W,
-                                      int64_t PH, int64_t PW, int64_t Gh, int64_t Gw, int64_t Ly, int64_t Lx) {
+                                      int64_t PH, int64_t PW, int64_t Gh, int64_t Gw, int64_t Ly, int64_t Lx,
+                                      bool corner_taps) {
   const int64_t Kc = g.batch.size(0);
   const auto ay = roi_axis_weights(roi_sample_coords(g.start_h, g.bin_h, g.grid_h, PH, Gh), g.grid_h, H, Ly);
   const auto ax = roi_axis_weights(roi_sample_coords(g.start_w, g.bin_w, g.grid_w, PW, Gw), g.grid_w, W, Lx);
   const auto lopt = g.batch.options();
-  const auto w = ay.weight.view({Kc, PH, 1, Ly, 1}) * ax.weight.view({Kc, 1, PW, 1, Lx});  // [Kc, PH, PW, Ly, Lx]
+  auto w = (ay.weight.view({Kc, PH, 1, Ly, 1}) * ax.weight.view({Kc, 1, PW, 1, Lx})).view({Kc, PH, PW, Ly * Lx});
   const auto row = ((g.batch.unsqueeze(1) * H + ay.start).unsqueeze(2) + at::arange(Ly, lopt)) * W;  // [Kc, PH, Ly]
   const auto col = ax.start.unsqueeze(2) + at::arange(Lx, lopt);                                      // [Kc, PW, Lx]
-  const auto idx = row.view({Kc, PH, 1, Ly, 1}) + col.view({Kc, 1, PW, 1, Lx});
-  const auto nz = w != 0;  // zero-weight (and padding) taps are dropped
-  const auto counts = nz.sum({3, 4}).view({-1});
+  auto idx = (row.view({Kc, PH, 1, Ly, 1}) + col.view({Kc, 1, PW, 1, Lx})).view({Kc, PH, PW, Ly * Lx});
+  // Taps MMCV reads (padding and rows / columns no inside sample touches are dropped).
+  auto mask = (ay.read.view({Kc, PH, 1, Ly, 1}) & ax.read.view({Kc, 1, PW, 1, Lx})).view({Kc, PH, PW, Ly * Lx});
+  if (corner_taps) {
+    const auto any_sample = ((g.grid_h > 0) & (g.grid_w > 0)).view({Kc, 1, 1, 1});
+    const auto out_bin = (ay.outside.view({Kc, PH, 1, 1}) | ax.outside.view({Kc, 1, PW, 1})) & any_sample;
+    idx = at::cat({idx, (g.batch * (H * W)).view({Kc, 1, 1, 1}).expand({Kc, PH, PW, 1})}, 3);
+    w = at::cat({w, at::zeros({Kc, PH, PW, 1}, w.options())}, 3);
+    mask = at::cat({mask, out_bin}, 3);
+  }
+  const auto counts = mask.sum(3).view({-1});
   const auto offsets = counts.cumsum(0) - counts;
   // masked_select sizes its result from the mask: one device sync per chunk.
-  return std::get<0>(at::embedding_bag(rows, idx.masked_select(nz), offsets, /*scale_grad_by_freq=*/false,
-                                       /*mode=*/0, /*sparse=*/false, w.masked_select(nz),
+  return std::get<0>(at::embedding_bag(rows, idx.masked_select(mask), offsets, /*scale_grad_by_freq=*/false,
+                                       /*mode=*/0, /*sparse=*/false, w.masked_select(mask),
                                        /*include_last_offset=*/false));
 }
 
@@ -262,6 +280,8 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
   const auto rows = roi_rows(input);  // [B*H*W, C], differentiable
   const bool need_grad = max_mode && input.requires_grad() && at::GradMode::is_enabled();
   const bool has_nan = max_mode && at::isnan(input).any().item<bool>();  // host-side: one sync (max mode)
+  // host-side: one sync on B x C values (avg mode): is any pixel (0, 0) not finite?
+  const bool corner_taps = !max_mode && !at::isfinite(input.select(2, 0).select(2, 0)).all().item<bool>();
   const auto cost = [&](int64_t n, const std::array<int64_t, 4>& m) {
     const int64_t gh = std::max<int64_t>(m[0], 1), gw = std::max<int64_t>(m[1], 1);
     if (max_mode) return n * PH * PW * std::max(gh * gw * (C + 8), C * 12);
@@ -279,7 +299,7 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
     }
     const auto gc = g.slice(ch.first, ch.second);
     outs.push_back(max_mode ? roi_align_max_chunk(rows, gc, H, W, PH, PW, Gh, Gw, has_nan, need_grad)
-                            : roi_align_avg_chunk(rows, gc, H, W, PH, PW, Gh, Gw, Ly, Lx));
+                            : roi_align_avg_chunk(rows, gc, H, W, PH, PW, Gh, Gw, Ly, Lx, corner_taps));
   }
   const auto out = outs.size() == 1 ? outs.front() : at::cat(outs, 0);  // [K*PH*PW, C]
   return out.view({K, PH, PW, C}).permute({0, 3, 1, 2}).contiguous();
