@@ -12,87 +12,12 @@
 #include <vector>
 
 #include "common/test_utils.hpp"
+#include "ops/roi_align_rotated_reference.hpp"
 
 namespace {
 
 using mmcv_test::DeviceTest;
-
-// Float64 loop restating MMCV's CPU kernel (cpu/roi_align_rotated.cpp): forward output and, for
-// a given grad_out, the gradient with respect to input.
-struct LoopResult {
-  at::Tensor out, grad;
-};
-
-LoopResult loop_reference(const at::Tensor& input_, const at::Tensor& rois_, int64_t PH, int64_t PW, double scale,
-                          int64_t sr, bool aligned, bool clockwise, const at::Tensor& grad_out_ = {}) {
-  auto input = input_.to(at::kCPU, at::kDouble).contiguous();
-  auto rois = rois_.to(at::kCPU, at::kDouble).contiguous();
-  const int64_t K = rois.size(0), C = input.size(1), H = input.size(2), W = input.size(3);
-  auto out = at::zeros({K, C, PH, PW}, at::kDouble);
-  auto grad = at::zeros_like(input);
-  at::Tensor go = grad_out_.defined() ? grad_out_.to(at::kCPU, at::kDouble).contiguous() : at::zeros_like(out);
-  auto in = input.accessor<double, 4>();
-  auto r = rois.accessor<double, 2>();
-  auto o = out.accessor<double, 4>();
-  auto gi = grad.accessor<double, 4>();
-  auto g = go.accessor<double, 4>();
-  const double s = static_cast<float>(scale);
-  for (int64_t k = 0; k < K; ++k) {
-    const int64_t b = static_cast<int64_t>(r[k][0]);
-    const double off = aligned ? 0.5 : 0.0;
-    const double cw = r[k][1] * s - off, chh = r[k][2] * s - off;
-    double rw = r[k][3] * s, rh = r[k][4] * s;
-    double th = r[k][5];
-    if (clockwise) th = -th;
-    const double ct = std::cos(th), st = std::sin(th);
-    if (!aligned) {
-      rw = std::max(rw, 1.0);
-      rh = std::max(rh, 1.0);
-    }
-    const double bh = rh / PH, bw = rw / PW;
-    const int64_t gh = sr > 0 ? sr : static_cast<int64_t>(std::ceil(static_cast<float>(rh / PH)));
-    const int64_t gw = sr > 0 ? sr : static_cast<int64_t>(std::ceil(static_cast<float>(rw / PW)));
-    const double count = std::max<int64_t>(gh * gw, 1);
-    for (int64_t ph = 0; ph < PH; ++ph)
-      for (int64_t pw = 0; pw < PW; ++pw)
-        for (int64_t iy = 0; iy < gh; ++iy) {
-          const double yy = -rh / 2.0 + ph * bh + (iy + .5) * bh / gh;
-          for (int64_t ix = 0; ix < gw; ++ix) {
-            const double xx = -rw / 2.0 + pw * bw + (ix + .5) * bw / gw;
-            double y = yy * ct - xx * st + chh, x = yy * st + xx * ct + cw;
-            if (y < -1.0 || y > H || x < -1.0 || x > W) continue;
-            y = std::max(y, 0.0);
-            x = std::max(x, 0.0);
-            int64_t yl = static_cast<int64_t>(y), xl = static_cast<int64_t>(x), yh, xh;
-            if (yl >= H - 1) {
-              yh = yl = H - 1;
-              y = static_cast<double>(yl);
-            } else {
-              yh = yl + 1;
-            }
-            if (xl >= W - 1) {
-              xh = xl = W - 1;
-              x = static_cast<double>(xl);
-            } else {
-              xh = xl + 1;
-            }
-            const double ly = y - yl, lx = x - xl, hy = 1 - ly, hx = 1 - lx;
-            const double w1 = hy * hx, w2 = hy * lx, w3 = ly * hx, w4 = ly * lx;
-            for (int64_t c = 0; c < C; ++c) {
-              o[k][c][ph][pw] += (w1 * in[b][c][yl][xl] + w2 * in[b][c][yl][xh] + w3 * in[b][c][yh][xl] +
-                                  w4 * in[b][c][yh][xh]) /
-                                 count;
-              const double gg = g[k][c][ph][pw] / count;
-              gi[b][c][yl][xl] += gg * w1;
-              gi[b][c][yl][xh] += gg * w2;
-              gi[b][c][yh][xl] += gg * w3;
-              gi[b][c][yh][xh] += gg * w4;
-            }
-          }
-        }
-  }
-  return {out, grad};
-}
+using roi_align_rotated_ref::loop_reference;
 
 // RoIs (batch, cx, cy, w, h, theta) in image coordinates, some partly outside a W x H image.
 at::Tensor random_rois(int64_t k, int64_t batch, double img_w, double img_h, at::TensorOptions opt) {
@@ -297,6 +222,26 @@ TEST_P(roi_align_rotated_test, module_mirrors_mmcv) {
   EXPECT_FALSE(square->clockwise);
   EXPECT_MMCV_ERROR(mmcv::ops::RoIAlignRotated({0, 2}, 1.0), "RoIAlignRotated: expected output_size to be positive");
   EXPECT_MMCV_ERROR(mmcv::ops::RoIAlignRotated(7, 1.0, -2), "RoIAlignRotated: expected sampling_ratio to be non-negative");
+}
+
+TEST_P(roi_align_rotated_test, nan_features_reach_exactly_the_bins_mmcv_reads) {
+  // A NaN pixel reaches every bin with a sample whose 4 taps include it, even with weight 0
+  // (0 * NaN = NaN, as MMCV's kernel); samples outside the map read nothing (pixel (0, 0) too).
+  auto input = at::randn({1, 2, 8, 9}, f64());
+  input[0][1][3][4] = NAN;
+  input[0][0][0][0] = NAN;
+  // RoI 0 samples exactly on integer coordinates (angle 0, aligned=false, 1 sample per bin);
+  // RoI 1 lies outside the map; RoI 2 is random.
+  auto rois = at::tensor({0.0, 4.5, 3.5, 3.0, 3.0, 0.0, 0.0, -50.0, -50.0, 4.0, 4.0, 0.3, 0.0, 4.2, 2.9, 5.0, 3.0, 0.7},
+                         f64())
+                  .view({3, 6});
+  for (int64_t sr : {1, 2}) {
+    auto out = mmcv::ops::roi_align_rotated(input, rois, {3, 3}, 1.0, sr, false, false);
+    auto ref = loop_reference(input, rois, 3, 3, 1.0, sr, false, false).out;
+    EXPECT_ALLCLOSE(out, ref);  // NaN where MMCV has NaN, nowhere else
+    EXPECT_TRUE(at::isnan(out[0][1]).any().item<bool>());
+    EXPECT_FALSE(at::isnan(out[1]).any().item<bool>());
+  }
 }
 
 MMCV_INSTANTIATE_DEVICES(roi_align_rotated_test);
