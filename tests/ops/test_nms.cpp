@@ -462,6 +462,68 @@ TEST_P(nms_test, soft_nms_matches_loop_reference) {
   }
 }
 
+// The round path (several picks per round, positive boxes and scores) against the loop, both
+// through soft_nms and by calling the round routine directly (so the test proves it is taken).
+TEST_P(nms_test, soft_nms_round_path_matches_loop_reference) {
+  for (auto dtype : {at::kFloat, at::kDouble}) {
+    for (int64_t n : {1, 3, 40, 300}) {
+      auto opt = at::TensorOptions().dtype(dtype).device(device());
+      auto xy = at::rand({n, 2}, opt.device(at::kCPU)) * 80.0;
+      auto boxes = at::cat({xy, xy + at::rand({n, 2}, opt.device(at::kCPU)) * 30.0 + 1.0}, 1).to(device());
+      auto scores = at::rand({n}, opt.device(at::kCPU)).to(device());
+      for (const std::string method : {"naive", "linear", "gaussian"}) {
+        for (double thr : {0.0, 0.3, 0.7}) {
+          for (double min_score : {0.0, 1e-3, 0.2}) {
+            for (int64_t offset : {0, 1}) {
+              SCOPED_TRACE(testing::Message() << dtype << " n=" << n << " " << method << " thr=" << thr
+                                              << " min_score=" << min_score << " offset=" << offset);
+              const int mid = method_id(method);
+              const auto [ri, rd] = dtype == at::kFloat
+                                        ? loop_soft_nms<float>(boxes, scores, thr, 0.5, min_score, mid, offset)
+                                        : std::pair<std::vector<int64_t>, std::vector<std::vector<float>>>{};
+              std::vector<int64_t> ref_i = ri;
+              if (dtype == at::kDouble) ref_i = loop_soft_nms<double>(boxes, scores, thr, 0.5, min_score, mid, offset).first;
+              auto [dets, inds] = mmcv::ops::soft_nms(boxes, scores, thr, 0.5, min_score, method, offset);
+              EXPECT_ALLEQUAL(inds.cpu(), long_tensor(ref_i));
+              const auto prep = mmcv::ops::detail::nms_prepare("soft_nms", boxes, "boxes", scores, "scores",
+                                                               static_cast<double>(offset));
+              ASSERT_TRUE(prep.positive);
+              for (int64_t block : {1, 4, 16}) {
+                auto [ids, picked] = mmcv::ops::detail::soft_nms_rounds(
+                    prep.packed, scores, static_cast<float>(thr), 0.5f, static_cast<float>(min_score), mid, offset,
+                    block);
+                // With min_score 0, boxes decayed to exactly 0 stay alive and tie at the top (the
+                // round path then defers to the step-by-step path); otherwise it must finish.
+                if (min_score > 0) {
+                  ASSERT_TRUE(ids.defined()) << "distinct scores: the round path gave up";
+                }
+                if (!ids.defined()) continue;
+                EXPECT_ALLEQUAL(ids.cpu(), long_tensor(ref_i)) << "block=" << block;
+                EXPECT_ALLCLOSE(picked, dets.select(1, 4));
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(nms_test, soft_nms_round_path_gives_up_on_a_tie_at_the_top) {
+  auto boxes = dev(at::tensor({0.f, 0.f, 10.f, 10.f, 20.f, 20.f, 30.f, 30.f, 1.f, 1.f, 11.f, 11.f}).reshape({3, 4}));
+  auto scores = dev(at::tensor({0.5f, 0.5f, 0.9f}));
+  const auto prep = mmcv::ops::detail::nms_prepare("soft_nms", boxes, "boxes", scores, "scores", 0.0);
+  // First pick (0.9, box 2) is unique; IoU(box 2, box 0) = 0.68 < 0.9, so boxes 0 and 1 both keep
+  // 0.5 and tie at the top of the second step.
+  auto [ids, picked] = mmcv::ops::detail::soft_nms_rounds(prep.packed, scores, 0.9f, 0.5f, 1e-3f, 1, 0, 16);
+  EXPECT_FALSE(ids.defined());
+  // soft_nms still answers, by MMCV's array order: after picking box 2 (swapped with position 0),
+  // box 1 sits at position 1 and box 0 at position 2, so box 1 wins the tie.
+  auto [dets, inds] = mmcv::ops::soft_nms(boxes, scores, 0.9);
+  EXPECT_ALLEQUAL(inds.cpu(), at::tensor({2, 1, 0}, at::kLong));
+  EXPECT_ALLEQUAL(inds.cpu(), long_tensor(loop_soft_nms<float>(boxes, scores, 0.9, 0.5, 1e-3, 1, 0).first));
+}
+
 TEST_P(nms_test, soft_nms_docstring_example_and_defaults) {
   auto boxes = dev(at::tensor({4.f, 3.f, 5.f, 3.f, 4.f, 3.f, 5.f, 4.f, 3.f, 1.f, 3.f, 1.f, 3.f, 1.f, 3.f, 1.f,
                                3.f, 1.f, 3.f, 1.f, 3.f, 1.f, 3.f, 1.f})

@@ -85,6 +85,8 @@ inline at::Tensor nms_packed_iou(const at::Tensor& a, const at::Tensor& b, doubl
 
 /// Tile size of the axis-aligned NMS driver, chosen by measurement (docs/performance.md).
 inline constexpr int64_t kNmsTile = 64;
+/// Candidates per soft_nms round, chosen by measurement (docs/performance.md).
+inline constexpr int64_t kSoftNmsBlock = 16;
 
 /// Validation shared by nms and soft_nms (shape, dtype, device).
 inline void check_nms_inputs(const char* op, const at::Tensor& boxes, const at::Tensor& scores) {
@@ -103,6 +105,7 @@ inline void check_nms_inputs(const char* op, const at::Tensor& boxes, const at::
 struct NmsPrepared {
   at::Tensor packed;  ///< [5, N] x1, y1, -x2, -y2, area
   bool fast = false;  ///< every side >= 0 and every area finite: a NaN IoU is a zero-area box's
+  bool positive = false;  ///< fast, every area > 0 and every score >= 0 (soft_nms's round path)
 };
 
 /// Packs boxes [N, 4] (N > 0) and validates boxes and scores with ONE device read: NaN/Inf in
@@ -121,7 +124,9 @@ inline NmsPrepared nms_prepare(const char* op, const at::Tensor& boxes, const ch
   at::mul_out(area, wh.select(1, 0), wh.select(1, 1));  // (x2 - x1 + offset) * (y2 - y1 + offset), MMCV's order
   // Any NaN/Inf coordinate makes its area non-finite, and any non-finite area or score makes the
   // sums non-finite: finite sums prove finite inputs (an overflowing sum only costs the exact check).
-  auto flags = at::stack({wh.min(), area.sum(), scores.defined() ? scores.sum() : at::zeros({}, boxes.options())})
+  const auto no_scores = at::zeros({}, boxes.options());
+  auto flags = at::stack({wh.min(), area.sum(), scores.defined() ? scores.sum() : no_scores, area.min(),
+                          scores.defined() ? scores.min() : no_scores})
                    .to(at::kDouble)
                    .cpu();  // host-side: one read to validate the input
   const double* f = flags.data_ptr<double>();
@@ -131,6 +136,7 @@ inline NmsPrepared nms_prepare(const char* op, const at::Tensor& boxes, const ch
     if (scores.defined()) check_finite(scores, op, scores_arg);
   }
   p.fast = sums_finite && f[0] >= 0;
+  p.positive = p.fast && f[3] > 0 && f[4] >= 0;
   return p;
 }
 
@@ -223,6 +229,67 @@ inline std::tuple<at::Tensor, at::Tensor> nms(const at::Tensor& boxes, const at:
 
 namespace detail {
 
+/// MMCV's per-pair soft-NMS weight for IoUs `ovr` (any shape): naive 0 / linear 1 - ovr when
+/// ovr >= thr (else 1), gaussian exp(-(ovr * ovr) / sigma), in MMCV's operation order.
+inline at::Tensor soft_nms_weight(const at::Tensor& ovr, float iou_threshold, float sigma, int64_t method) {
+  if (method == 0) return at::ge(ovr, iou_threshold).logical_not_().to(ovr.scalar_type());
+  if (method == 1) return at::where(at::ge(ovr, iou_threshold), at::rsub(ovr, 1), at::ones_like(ovr));
+  return ovr.mul(ovr).neg_().div_(sigma).exp_();
+}
+
+/// Soft-NMS in rounds of several picks. Exact (identical to MMCV's loop) as long as every pick is
+/// a STRICT maximum of the live scores: MMCV's array order only breaks ties, so it does not
+/// matter then. Preconditions (NmsPrepared::positive): scores >= 0, sides >= 0 and areas > 0, so
+/// every IoU is in [0, 1], every weight in [0, 1] and decays only lower scores.
+/// Each round takes the `block` best live boxes as candidates c_0 > c_1 > ... (current scores),
+/// computes their weights on every live box once, and P = cumprod([scores; w(c_0); w(c_1); ...])
+/// (row k = every score after picking c_0..c_{k-1}, multiplied in pick order as MMCV does). The
+/// picks c_0..c_{r-1} are MMCV's next r picks iff, for each k < r, c_k survived (P[k][c_k] >=
+/// min_score, k > 0) and strictly beats every other unpicked box at step k. The round applies
+/// them, drops boxes below min_score after the r decays, and starts over.
+/// Returns {ids, scores at pick}, or undefined tensors if a tie at the top needs MMCV's array
+/// order (the caller then runs the step-by-step emulation).
+inline std::pair<at::Tensor, at::Tensor> soft_nms_rounds(const at::Tensor& packed, const at::Tensor& scores,
+                                                         float iou_threshold, float sigma, float min_score,
+                                                         int64_t method, int64_t offset, int64_t block) {
+  const double off = static_cast<double>(offset);
+  const double inf = std::numeric_limits<double>::infinity();
+  at::Tensor live = packed;                                                    // [5, L]
+  at::Tensor s = scores;                                                       // [L]
+  at::Tensor ids = at::arange(scores.size(0), scores.options().dtype(at::kLong));  // [L]
+  std::vector<at::Tensor> picked_ids, picked_scores;
+  const auto lower = at::ones({block, block}, scores.options().dtype(at::kBool)).tril_();  // q <= k
+  while (s.size(0) > 0) {  // host-side: one round per block of picks, one count read each
+    const int64_t n = s.size(0);
+    const int64_t b = std::min(block, n);
+    const auto top = at::topk(s, b);                      // candidates by current score
+    const auto& cand = std::get<1>(top);                  // [b]
+    const auto w = soft_nms_weight(nms_packed_iou(live.index_select(1, cand), live, off), iou_threshold, sigma,
+                                   method);               // [b, L]
+    const auto p_all = at::cumprod(at::cat({s.unsqueeze(0), w}, 0), 0);  // [b + 1, L]
+    const auto p_steps = p_all.narrow(0, 0, b);                          // [b, L]: before pick k
+    const auto p_cand = p_steps.index_select(1, cand);                   // [b, b]
+    const auto pick_score = p_cand.diagonal();                           // [b]
+    const auto best_other = at::maximum(p_steps.index_fill(1, cand, -inf).amax(1),       // non-candidates
+                                        p_cand.masked_fill(lower.narrow(0, 0, b).narrow(1, 0, b), -inf)
+                                            .amax(1));                                  // later candidates
+    auto ok = at::gt(pick_score, best_other).logical_and_(at::ge(pick_score, min_score));
+    ok.narrow(0, 0, 1).copy_(at::gt(pick_score.narrow(0, 0, 1), best_other.narrow(0, 0, 1)));  // c_0: no min_score test
+    const int64_t r = ok.to(at::kLong).cumprod(0).sum().item<int64_t>();  // host-side: picks this round
+    if (r == 0) return {};  // tie at the top: MMCV's array order decides
+    picked_ids.push_back(ids.index_select(0, cand.narrow(0, 0, r)));
+    picked_scores.push_back(pick_score.narrow(0, 0, r));
+    const auto after = p_all.select(0, r);                               // [L] scores after r picks
+    auto alive = at::ge(after, min_score);
+    alive.index_fill_(0, cand.narrow(0, 0, r), false);
+    const auto keep = at::nonzero(alive).view({-1});                     // host-side: live count
+    live = live.index_select(1, keep);
+    s = after.index_select(0, keep);
+    ids = ids.index_select(0, keep);
+  }
+  return {at::cat(picked_ids), at::cat(picked_scores)};
+}
+
 /// MMCV's softnms_cpu, step for step, with ATen ops on the input's device. State, in MMCV's array
 /// order: data[N, 6] = (x1, y1, -x2, -y2, area, score) and ids[N]; positions < i hold the picked
 /// boxes (never touched again), positions [i, m) the live candidates.
@@ -274,16 +341,8 @@ inline std::tuple<at::Tensor, at::Tensor> soft_nms_impl(const at::Tensor& boxes,
     auto uni = at::add(rest.select(1, 4), pick.select(0, 4));
     uni.sub_(inter);
     auto ovr = inter.div_(uni);                                                      // [L]
-    at::Tensor weight;
-    if (method == 0) {  // naive
-      weight = at::ge(ovr, iou_threshold).logical_not_().to(ovr.scalar_type());
-    } else if (method == 1) {  // linear
-      weight = at::where(at::ge(ovr, iou_threshold), at::rsub(ovr, 1), at::ones_like(ovr));
-    } else {  // gaussian: exp(-(ovr * ovr) / sigma), MMCV's order
-      weight = ovr.mul(ovr).neg_().div_(sigma).exp_();
-    }
     auto rest_scores = rest.select(1, 5);
-    rest_scores.mul_(weight);
+    rest_scores.mul_(soft_nms_weight(ovr, iou_threshold, sigma, method));
     const auto dead = at::lt(rest_scores, min_score);                               // [L]
     const int64_t alive = live - dead.sum().item<int64_t>();  // host-side: live count for the loop
     if (alive == live) continue;
@@ -355,13 +414,24 @@ inline std::tuple<at::Tensor, at::Tensor> soft_nms(const at::Tensor& boxes, cons
   if (boxes.size(0) == 0) {
     return {at::empty({0, 5}, boxes.options()), at::empty({0}, boxes.options().dtype(at::kLong))};
   }
-  (void)detail::nms_prepare(op, boxes.detach(), "boxes", scores.detach(), "scores", static_cast<double>(offset));
+  const auto b = boxes.detach();
+  const auto sc = scores.detach();
+  const auto prep = detail::nms_prepare(op, b, "boxes", sc, "scores", static_cast<double>(offset));
   const int64_t m = method == "naive" ? 0 : method == "linear" ? 1 : 2;
+  const float thr = static_cast<float>(iou_threshold), sig = static_cast<float>(sigma),
+              min_s = static_cast<float>(min_score);
   at::Tensor dets, inds;
   {
     c10::InferenceMode guard;
-    std::tie(dets, inds) = detail::soft_nms_impl(boxes, scores, static_cast<float>(iou_threshold),
-                                                 static_cast<float>(sigma), static_cast<float>(min_score), m, offset);
+    if (prep.positive) {
+      // Rounds of several picks; exact unless a tie at the top needs MMCV's array order.
+      auto [ids, picked] = detail::soft_nms_rounds(prep.packed, sc, thr, sig, min_s, m, offset, detail::kSoftNmsBlock);
+      if (ids.defined()) {
+        inds = ids;
+        dets = at::cat({b.index_select(0, ids), picked.unsqueeze(1)}, 1);
+      }
+    }
+    if (!inds.defined()) std::tie(dets, inds) = detail::soft_nms_impl(b, sc, thr, sig, min_s, m, offset);
   }
   return {dets.clone(), inds.clone()};
 }
