@@ -358,8 +358,10 @@ TEST_P(deform_conv2d_test, dcn_taps_equal_bilinear_kdcn) {
   const auto ref = mmcv::ops::detail::bilinear_sample(map, at::zeros({400}, f64().dtype(at::kLong)), y, x,
                                                       mmcv::ops::detail::BilinearRule::kDcn);  // [400, 3]
   const auto taps = mmcv::ops::detail::dcn_taps(y, x, H, W);
-  const auto padded = at::constant_pad_nd(map, {1, 1, 1, 1}, 0).permute({0, 2, 3, 1}).reshape({-1, 3});
-  const auto vals = padded.index_select(0, taps.index.reshape({-1})).view({400, 4, 3});
+  // Padded as the engine pads: 1 before, 2 after; the four corners are base + {0, 1, Wp, Wp + 1}.
+  const auto padded = at::constant_pad_nd(map, {1, 2, 1, 2}, 0).permute({0, 2, 3, 1}).reshape({-1, 3});
+  const auto index = taps.base.unsqueeze(-1) + mmcv::ops::detail::dcn_corner_offsets(W + 3, f64().dtype(at::kLong));
+  const auto vals = padded.index_select(0, index.reshape({-1})).view({400, 4, 3});
   const auto ours = (vals * taps.weight.unsqueeze(-1)).sum(1);
   EXPECT_ALLCLOSE(ours, ref);
   // The weights are differentiable in the coordinates the same way (offset gradient).

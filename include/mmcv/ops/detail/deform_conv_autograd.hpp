@@ -181,13 +181,21 @@ inline DeformConvSpec check_deform_conv_args(const char* op, const at::Tensor& i
 // Sampling: MMCV's DCN bilinear rule on a zero-padded map
 // =================================================================================================
 
+/// Padding of the channels-last map the corners are gathered from: one zero row / column above and
+/// left, two below and right, so that the 2 x 2 corner block of every sample, and the block at
+/// (H + 1, W + 1) that samples outside the window point at, lie inside the padded map.
+inline constexpr int64_t kPadBefore = 1;
+inline constexpr int64_t kPadAfter = 2;
+
 /// Corner taps of points (y, x) on an H x W map under MMCV's DCN rule, indexed into the map padded
-/// by one zero pixel on every side ((H + 2) x (W + 2), flat index (y + 1) * (W + 2) + (x + 1)).
+/// by kPadBefore / kPadAfter zero pixels (Hp = H + 3 rows, Wp = W + 3 columns).
 /// A point is sampled only if -1 < y < H and -1 < x < W (NaN and Inf fail the test, as in MMCV);
-/// its corners outside the map read the zero padding (MMCV's per-corner validity). Points outside
-/// the window point all four corners at padding pixel 0 with weight 0.
+/// its corners outside the map read the zero padding (MMCV's per-corner validity). A point outside
+/// the window gets weight 0 and its block is placed at padding pixel (H + 1, W + 1), so no corner
+/// of it reads a real pixel (a NaN / Inf pixel cannot leak into it, as in MMCV).
+/// The four corners of a point are always base, base + 1, base + Wp, base + Wp + 1.
 struct DcnTaps {
-  at::Tensor index;   ///< [..., 4] int64 into the padded map: corners (y0, x0), (y0, x0+1), (y0+1, x0), (y0+1, x0+1)
+  at::Tensor base;    ///< [...] int64 flat index (y0 + 1) * Wp + (x0 + 1) of the top-left corner
   at::Tensor weight;  ///< [..., 4] bilinear weights hy*hx, hy*lx, ly*hx, ly*lx (0 outside the window)
   at::Tensor ly, lx;  ///< [...] fractional parts y - floor(y), x - floor(x) (0 outside the window)
   at::Tensor inside;  ///< [...] 1 inside the window, 0 outside (coordinate dtype)
@@ -195,98 +203,125 @@ struct DcnTaps {
 
 inline DcnTaps dcn_taps(const at::Tensor& y, const at::Tensor& x, int64_t H, int64_t W) {
   const auto in = (y > -1.0) & (y < static_cast<double>(H)) & (x > -1.0) & (x < static_cast<double>(W));
-  const auto zero = at::zeros({}, y.options());
-  const auto ys = at::where(in, y, zero), xs = at::where(in, x, zero);  // finite everywhere
+  // Outside the window the coordinates are replaced (at::where, so Inf / NaN never reach the
+  // arithmetic or its gradient) by (H, W), whose block starts at padding pixel (H + 1, W + 1).
+  const auto ys = at::where(in, y, at::full({}, static_cast<double>(H), y.options()));
+  const auto xs = at::where(in, x, at::full({}, static_cast<double>(W), x.options()));
   const auto y0 = ys.floor(), x0 = xs.floor();
   DcnTaps t;
   t.inside = in.to(y.scalar_type());
-  t.ly = ys - y0, t.lx = xs - x0;
+  t.ly = (ys - y0) * t.inside, t.lx = (xs - x0) * t.inside;
   const auto hy = 1 - t.ly, hx = 1 - t.lx;
   t.weight = at::stack({hy * hx, hy * t.lx, t.ly * hx, t.ly * t.lx}, -1) * t.inside.unsqueeze(-1);
-  const int64_t Wp = W + 2;
-  const auto in_l = in.to(at::kLong);
-  const auto base = ((y0.to(at::kLong) + 1) * Wp + (x0.to(at::kLong) + 1)) * in_l;  // 0 outside
-  const auto two = at::arange(2, y.options().dtype(at::kLong));
-  const auto corner = (two.view({2, 1}) * Wp + two).view({4});  // {0, 1, Wp, Wp + 1}
-  t.index = base.unsqueeze(-1) + corner * in_l.unsqueeze(-1);
+  const int64_t Wp = W + kPadBefore + kPadAfter;
+  t.base = (y0.to(at::kLong) + kPadBefore) * Wp + (x0.to(at::kLong) + kPadBefore);
   return t;
 }
 
-/// Sampling coordinates of every (image, output pixel, tap, deform group): [S, Ho, Wo, K, dg] each.
+/// Flat offsets of the four corners from a tap's base on a padded map of width Wp.
+inline at::Tensor dcn_corner_offsets(int64_t Wp, const at::TensorOptions& long_opts) {
+  const auto two = at::arange(2, long_opts);
+  return (two.view({2, 1}) * Wp + two).view({4});  // {0, 1, Wp, Wp + 1}
+}
+
+/// Sampling coordinates of every (image, output pixel, deform group, tap): [S, Ho, Wo, dg, K] each.
 /// offset [S, 2 * dg * K, Ho, Wo] holds, per deform group, (dy, dx) pairs per tap (k = i * kw + j).
 inline std::pair<at::Tensor, at::Tensor> dcn_coordinates(const at::Tensor& offset, const DeformConvDims& d,
                                                          const DeformConvSpec& s) {
   const int64_t S = offset.size(0), dg = s.deform_groups;
   const auto opts = offset.options();
-  const auto off = offset.reshape({S, dg, d.K, 2, d.Ho, d.Wo}).permute({0, 4, 5, 2, 1, 3});  // [S, Ho, Wo, K, dg, 2]
+  const auto off = offset.reshape({S, dg, d.K, 2, d.Ho, d.Wo}).permute({0, 4, 5, 1, 2, 3});  // [S, Ho, Wo, dg, K, 2]
   const auto ki = at::arange(d.kh, opts).mul_(static_cast<double>(s.dil_h)).view({d.kh, 1}).expand({d.kh, d.kw});
   const auto kj = at::arange(d.kw, opts).mul_(static_cast<double>(s.dil_w)).view({1, d.kw}).expand({d.kh, d.kw});
   const auto hy = at::arange(d.Ho, opts).mul_(static_cast<double>(s.stride_h)).sub_(static_cast<double>(s.pad_h));
   const auto wx = at::arange(d.Wo, opts).mul_(static_cast<double>(s.stride_w)).sub_(static_cast<double>(s.pad_w));
-  const auto base_y = hy.view({d.Ho, 1, 1, 1}) + ki.reshape({1, 1, d.K, 1});  // [Ho, 1, K, 1]
-  const auto base_x = wx.view({d.Wo, 1, 1}) + kj.reshape({1, d.K, 1});        // [Wo, K, 1]
+  const auto base_y = hy.view({d.Ho, 1, 1, 1}) + ki.reshape({1, 1, 1, d.K});  // [Ho, 1, 1, K]
+  const auto base_x = wx.view({d.Wo, 1, 1}) + kj.reshape({1, 1, d.K});        // [Wo, 1, K]
   return {off.select(-1, 0) + base_y, off.select(-1, 1) + base_x};
 }
 
-/// Everything one chunk needs to gather its columns.
+/// Everything one chunk needs to gather its columns. A "bag" is one (image, output pixel, channel
+/// block l, tap k) sample of Cl = C / L channels, in that order (l = g * r + j for deform group g).
 struct DcnChunkPlan {
-  at::Tensor rows;         ///< [S * (H+2) * (W+2) * L, Cl] zero-padded channels-last input
-  at::Tensor index;        ///< [E] int64 rows index, E = S * P * K * L * 4 (4 corners per bag)
-  at::Tensor psw;          ///< [E] corner weights, mask folded in
-  at::Tensor bag_offsets;  ///< [E / 4] = 0, 4, 8, ...
-  at::Tensor mask_pts;     ///< [S, Ho, Wo, K, dg] mask (undefined without mask)
-  DcnTaps taps;            ///< [S, Ho, Wo, K, dg(, 4)]
+  at::Tensor rows;         ///< [S * Hp * Wp * L, Cl] zero-padded channels-last input
+  at::Tensor bag_base;     ///< [M] int64 row of each bag's top-left corner (M = S * P * L * K bags)
+  at::Tensor index;        ///< [4 * M] rows of the four corners of every bag (bag-major)
+  at::Tensor psw;          ///< [4 * M] corner weights, mask folded in
+  at::Tensor bag_offsets;  ///< [M] = 0, 4, 8, ...
+  at::Tensor mask_pts;     ///< [S, Ho, Wo, dg, K] mask (undefined without mask)
+  DcnTaps taps;            ///< [S, Ho, Wo, dg, K(, 4)]
+  int64_t Hp = 0, Wp = 0;  ///< padded map size
 };
 
 inline DcnChunkPlan dcn_plan(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
                              const DeformConvDims& d, const DeformConvSpec& s) {
-  const int64_t S = input.size(0), dg = s.deform_groups, Hp = d.H + 2, Wp = d.W + 2;
+  const int64_t S = input.size(0), dg = s.deform_groups;
   DcnChunkPlan p;
-  auto padded = at::zeros({S, Hp, Wp, d.C}, input.options());
-  padded.narrow(1, 1, d.H).narrow(2, 1, d.W).copy_(input.permute({0, 2, 3, 1}));
-  p.rows = padded.view({S * Hp * Wp * d.L, d.Cl});
+  p.Hp = d.H + kPadBefore + kPadAfter, p.Wp = d.W + kPadBefore + kPadAfter;
+  auto padded = at::zeros({S, p.Hp, p.Wp, d.C}, input.options());
+  padded.narrow(1, kPadBefore, d.H).narrow(2, kPadBefore, d.W).copy_(input.permute({0, 2, 3, 1}));
+  p.rows = padded.view({S * p.Hp * p.Wp * d.L, d.Cl});
 
   const auto yx = dcn_coordinates(offset, d, s);
   p.taps = dcn_taps(yx.first, yx.second, d.H, d.W);
-  auto w = p.taps.weight;  // [S, Ho, Wo, K, dg, 4]
+  auto w = p.taps.weight;  // [S, Ho, Wo, dg, K, 4]
   if (mask.defined()) {
-    p.mask_pts = mask.reshape({S, dg, d.K, d.Ho, d.Wo}).permute({0, 3, 4, 2, 1});  // [S, Ho, Wo, K, dg]
+    p.mask_pts = mask.reshape({S, dg, d.K, d.Ho, d.Wo}).permute({0, 3, 4, 1, 2});  // [S, Ho, Wo, dg, K]
     w = w * p.mask_pts.unsqueeze(-1);
   }
-  // Row of corner c of block j of deform group g: ((image * Hp * Wp + pixel) * L + g * r + j).
+  // Row of block j of deform group g at pixel q of image n: ((n * Hp * Wp + q) * L + g * r + j).
   const auto lopts = offset.options().dtype(at::kLong);
-  const auto image = at::arange(S, lopts).mul_(Hp * Wp).view({S, 1, 1, 1, 1, 1});
-  const auto block = at::arange(d.L, lopts).view({dg, d.r, 1});             // [dg, r, 1]
-  const auto idx = (p.taps.index + image).mul_(d.L).unsqueeze(-2) + block;  // [S, Ho, Wo, K, dg, r, 4]
-  p.index = idx.reshape({-1});
-  p.psw = w.unsqueeze(-2).expand(idx.sizes()).reshape({-1});
+  const auto image = at::arange(S, lopts).mul_(p.Hp * p.Wp).view({S, 1, 1, 1, 1});
+  const auto block = at::arange(d.L, lopts).view({dg, d.r, 1});                            // [dg, r, 1]
+  const auto base = ((p.taps.base + image).mul_(d.L).unsqueeze(4) + block).reshape({-1});  // [S, Ho, Wo, dg, r, K]
+  const auto corners = dcn_corner_offsets(p.Wp, lopts).mul_(d.L);                          // row steps of the corners
+  p.bag_base = base;
+  p.index = (base.unsqueeze(-1) + corners).view({-1});
+  p.psw = w.unsqueeze(4).expand({S, d.Ho, d.Wo, dg, d.r, d.K, 4}).reshape({-1});
   p.bag_offsets = at::arange(0, p.index.numel(), 4, lopts);
   return p;
 }
 
-/// The sampled columns of a plan: [M, Cl], M = S * P * K * L bags (bag order: image, pixel, tap, block).
+/// The sampled columns of a plan: [M, Cl], bag order (image, pixel, block, tap).
 inline at::Tensor dcn_columns(const DcnChunkPlan& p) {
   return std::get<0>(at::embedding_bag(p.rows, p.index, p.bag_offsets, /*scale_grad_by_freq=*/false, /*mode=sum*/ 0,
                                        /*sparse=*/false, p.psw));
 }
 
-/// Columns [M, Cl] as the channels-last image [S, C, P, K] the GEMM convolution consumes.
+/// Columns [M, Cl] as the channels-last image [S, L * K * Cl, Ho, Wo] the GEMM consumes
+/// (channel (l, k, cl): conv groups are contiguous channel ranges since l is outermost).
 inline at::Tensor dcn_columns_image(const at::Tensor& cols, int64_t S, const DeformConvDims& d) {
-  return cols.view({S, d.Ho * d.Wo, d.K, d.C}).permute({0, 3, 1, 2});
+  return cols.view({S, d.Ho, d.Wo, d.L * d.K * d.Cl}).permute({0, 3, 1, 2});
 }
 
-/// weight [O, C / groups, kh, kw] as the [O, C / groups, 1, K] kernel of the GEMM convolution.
+/// weight [O, C / groups, kh, kw] as the [O, (L / groups) * K * Cl, 1, 1] kernel of the 1x1 GEMM
+/// convolution (channel order (l, k, cl) within a group).
 inline at::Tensor dcn_gemm_weight(const at::Tensor& weight, const DeformConvDims& d) {
-  return weight.reshape({d.O, weight.size(1), 1, d.K});
+  const int64_t lg = weight.size(1) / d.Cl;  // blocks per conv group
+  return weight.reshape({d.O, lg, d.Cl, d.K}).permute({0, 1, 3, 2}).reshape({d.O, lg * d.K * d.Cl, 1, 1});
+}
+
+/// The gradient of the 1x1 GEMM kernel back in weight's [O, C / groups, kh, kw] layout.
+inline at::Tensor dcn_gemm_weight_grad(const at::Tensor& g, const at::Tensor& weight, const DeformConvDims& d) {
+  const int64_t lg = weight.size(1) / d.Cl;
+  return g.view({d.O, lg, d.K, d.Cl}).permute({0, 1, 3, 2}).reshape(weight.sizes());
 }
 
 // =================================================================================================
 // Forward and backward over batch chunks (no autograd inside)
 // =================================================================================================
 
-/// Stride / dilation (1, 1) and padding (0, 0) of the GEMM convolution.
+/// Stride and padding of the 1x1 GEMM convolution.
 inline constexpr std::array<int64_t, 2> kOnes{1, 1};
 inline constexpr std::array<int64_t, 2> kZeros{0, 0};
+
+/// Dilation of the 1x1 GEMM convolution. It has no effect on a 1x1 kernel; on CPU a dilated
+/// convolution is always routed to oneDNN, whereas ATen sends an undilated 1x1 convolution of a
+/// small batch on one thread to its native kernel (a plain BLAS GEMM, 10x slower with a reference
+/// BLAS). Host-side: a tuning constant chosen from the device type, the ATen calls are the same.
+inline std::array<int64_t, 2> dcn_gemm_dilation(const at::Tensor& t) {
+  return t.is_cpu() ? std::array<int64_t, 2>{2, 2} : kOnes;
+}
 
 inline at::Tensor deform_conv_forward_impl(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
                                            const at::Tensor& weight, const at::Tensor& bias, const DeformConvSpec& s) {
@@ -299,13 +334,13 @@ inline at::Tensor deform_conv_forward_impl(const at::Tensor& input, const at::Te
     return output;
   }
   const auto w = dcn_gemm_weight(weight, d);
+  const auto dil = dcn_gemm_dilation(input);
   for (int64_t s0 = 0; s0 < d.N; s0 += s.im2col_step) {  // host-side: loop over batch chunks (memory bound)
     const int64_t S = std::min(s.im2col_step, d.N - s0);
     const auto plan =
         dcn_plan(input.narrow(0, s0, S), offset.narrow(0, s0, S), mask.defined() ? mask.narrow(0, s0, S) : mask, d, s);
     const auto cols = dcn_columns_image(dcn_columns(plan), S, d);
-    const auto out = at::conv2d(cols, w, bias, kOnes, kZeros, kOnes, s.groups);  // [S, O, P, 1]
-    output.narrow(0, s0, S).copy_(out.reshape({S, d.O, d.Ho, d.Wo}));
+    output.narrow(0, s0, S).copy_(at::conv2d(cols, w, bias, kOnes, kZeros, dil, s.groups));  // [S, O, Ho, Wo]
   }
   return output;
 }
@@ -329,32 +364,42 @@ inline std::array<at::Tensor, 5> deform_conv_backward_impl(const at::Tensor& gra
   if (d.N == 0 || d.C == 0 || d.O == 0 || !(need_sampling || needs[3])) return g;
 
   const auto w = dcn_gemm_weight(weight, d);
-  const int64_t dg = s.deform_groups, Hp = d.H + 2, Wp = d.W + 2, P = d.Ho * d.Wo;
+  const auto dil = dcn_gemm_dilation(input);
+  const int64_t dg = s.deform_groups;
   const auto lopts = input.options().dtype(at::kLong);
   for (int64_t s0 = 0; s0 < d.N; s0 += s.im2col_step) {  // host-side: loop over batch chunks (memory bound)
     const int64_t S = std::min(s.im2col_step, d.N - s0);
     const auto plan =
         dcn_plan(input.narrow(0, s0, S), offset.narrow(0, s0, S), mask.defined() ? mask.narrow(0, s0, S) : mask, d, s);
-    const auto cols = dcn_columns_image(dcn_columns(plan), S, d);  // [S, C, P, K] channels-last
-    const auto go = grad_output.narrow(0, s0, S).reshape({S, d.O, P, 1}).contiguous(at::MemoryFormat::ChannelsLast);
-    auto cg = at::convolution_backward(go, cols, w, c10::nullopt, kOnes, kZeros, kOnes, /*transposed=*/false, kZeros,
+    const auto cols = dcn_columns_image(dcn_columns(plan), S, d);  // [S, L*K*Cl, Ho, Wo] channels-last
+    const auto go = grad_output.narrow(0, s0, S).contiguous(at::MemoryFormat::ChannelsLast);
+    auto cg = at::convolution_backward(go, cols, w, c10::nullopt, kOnes, kZeros, dil, /*transposed=*/false, kZeros,
                                        s.groups, {need_sampling, needs[3], false});
-    if (needs[3]) g[3].add_(std::get<1>(cg).view(weight.sizes()));
+    if (needs[3]) g[3].add_(dcn_gemm_weight_grad(std::get<1>(cg), weight, d));
     if (!need_sampling) continue;
     const auto gcols = std::get<0>(cg).permute({0, 2, 3, 1}).reshape({-1, d.Cl});  // [M, Cl]
 
     if (needs[0]) {
-      // Scatter-add of gcols[bag] * psw into the rows, written as a gather over the entries sorted
-      // by destination row (deterministic, parallel over rows): grad_rows[j] = sum_{e: index[e] = j}
-      // psw[e] * gcols[e / 4].
-      const auto sorted = at::sort(plan.index, /*stable=*/true, 0, false);
+      // Scatter-add of psw * gcols[bag] into the corner rows, written as gathers over the bags
+      // sorted by their base row (deterministic, parallel over rows): one sort serves the four
+      // corners, whose rows are the base rows shifted by a constant.
+      const auto sorted = at::sort(plan.bag_base, /*stable=*/true, 0, false);
       const auto& order = std::get<1>(sorted);
       const int64_t R = plan.rows.size(0);
-      const auto row_starts = at::searchsorted(std::get<0>(sorted), at::arange(R, lopts));
-      const auto grad_rows = std::get<0>(at::embedding_bag(gcols, at::div(order, 4, "floor"), row_starts, false, 0,
-                                                           false, plan.psw.index_select(0, order)));
-      g[0].narrow(0, s0, S).copy_(
-          grad_rows.view({S, Hp, Wp, d.C}).narrow(1, 1, d.H).narrow(2, 1, d.W).permute({0, 3, 1, 2}));
+      const auto all_rows = at::arange(R, lopts);
+      const auto corners = dcn_corner_offsets(plan.Wp, lopts).mul_(d.L);
+      const auto psw = plan.psw.view({-1, 4}).index_select(0, order);  // [M, 4], sorted bags
+      at::Tensor grad_rows;
+      for (int64_t c = 0; c < 4; ++c) {  // host-side: the four corners
+        const auto starts = at::searchsorted(std::get<0>(sorted), all_rows - corners[c]);
+        auto part = std::get<0>(
+            at::embedding_bag(gcols, order, starts, false, /*mode=sum*/ 0, false, psw.select(1, c).contiguous()));
+        grad_rows = c == 0 ? part : grad_rows.add_(part);
+      }
+      g[0].narrow(0, s0, S).copy_(grad_rows.view({S, plan.Hp, plan.Wp, d.C})
+                                      .narrow(1, kPadBefore, d.H)
+                                      .narrow(2, kPadBefore, d.W)
+                                      .permute({0, 3, 1, 2}));
     }
     if (needs[1] || needs[2]) {
       // d loss / d psw[e] = <gcols[e / 4], rows[index[e]]> (fused dot products), summed over the
@@ -362,11 +407,11 @@ inline std::array<at::Tensor, 5> deform_conv_backward_impl(const at::Tensor& gra
       const auto offset2bag = at::div(at::arange(plan.index.numel(), lopts), 4, "floor");
       auto dpsw = at::_embedding_bag_per_sample_weights_backward(gcols, plan.rows, plan.index, plan.bag_offsets,
                                                                  offset2bag, /*mode=sum*/ 0, /*padding_idx=*/-1);
-      dpsw = dpsw.view({S, d.Ho, d.Wo, d.K, dg, d.r, 4}).sum(5);  // [S, Ho, Wo, K, dg, 4]
+      dpsw = dpsw.view({S, d.Ho, d.Wo, dg, d.r, d.K, 4}).sum(4);  // [S, Ho, Wo, dg, K, 4]
       const auto& t = plan.taps;
       if (needs[2]) {
-        const auto gm = (dpsw * t.weight).sum(-1);  // [S, Ho, Wo, K, dg]
-        g[2].narrow(0, s0, S).copy_(gm.permute({0, 4, 3, 1, 2}).reshape({S, dg * d.K, d.Ho, d.Wo}));
+        const auto gm = (dpsw * t.weight).sum(-1);  // [S, Ho, Wo, dg, K]
+        g[2].narrow(0, s0, S).copy_(gm.permute({0, 3, 4, 1, 2}).reshape({S, dg * d.K, d.Ho, d.Wo}));
       }
       if (needs[1]) {
         if (plan.mask_pts.defined()) dpsw = dpsw * plan.mask_pts.unsqueeze(-1);
@@ -375,8 +420,8 @@ inline std::array<at::Tensor, 5> deform_conv_backward_impl(const at::Tensor& gra
         // d w / d y = (-hx, -lx, hx, lx), d w / d x = (-hy, hy, -ly, ly), zero outside the window.
         const auto gy = (hx * (d2 - d0) + t.lx * (d3 - d1)) * t.inside;
         const auto gx = (hy * (d1 - d0) + t.ly * (d3 - d2)) * t.inside;
-        const auto go_ = at::stack({gy, gx}, -1);  // [S, Ho, Wo, K, dg, 2]
-        g[1].narrow(0, s0, S).copy_(go_.permute({0, 4, 3, 5, 1, 2}).reshape({S, 2 * dg * d.K, d.Ho, d.Wo}));
+        const auto goff = at::stack({gy, gx}, -1);  // [S, Ho, Wo, dg, K, 2]
+        g[1].narrow(0, s0, S).copy_(goff.permute({0, 3, 4, 5, 1, 2}).reshape({S, 2 * dg * d.K, d.Ho, d.Wo}));
       }
     }
   }
