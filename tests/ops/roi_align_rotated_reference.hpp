@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// Test-only float64 loop restating MMCV's roi_align_rotated CPU kernel (forward and backward),
-// shared by test_roi_align_rotated and the reliability spec.
+// Test-only float64 loop restating MMCV's roi_align_rotated CPU kernel (forward, pre_calc's
+// read of pixel (0, 0) for samples outside the map included, and backward), shared by
+// test_roi_align_rotated and the reliability spec.
 
 #include <ATen/ATen.h>
 
@@ -54,7 +55,12 @@ inline LoopResult loop_reference(const at::Tensor& input_, const at::Tensor& roi
           for (int64_t ix = 0; ix < gw; ++ix) {
             const double xx = -rw / 2.0 + pw * bw + (ix + .5) * bw / gw;
             double y = yy * ct - xx * st + chh, x = yy * st + xx * ct + cw;
-            if (y < -1.0 || y > H || x < -1.0 || x > W) continue;
+            if (y < -1.0 || y > H || x < -1.0 || x > W) {
+              // MMCV's CPU pre_calc: positions 0, weights 0, still read (0 * NaN = NaN); its
+              // backward adds nothing.
+              for (int64_t c = 0; c < C; ++c) o[k][c][ph][pw] += 0.0 * in[b][c][0][0] / count;
+              continue;
+            }
             y = std::max(y, 0.0);
             x = std::max(x, 0.0);
             int64_t yl = static_cast<int64_t>(y), xl = static_cast<int64_t>(x), yh, xh;

@@ -78,8 +78,7 @@ inline RoiAlignRotatedGeometry roi_align_rotated_geometry(const at::Tensor& rois
 /// row ph = u % PH): [(u1 - u0) * PW, C]. Every sample y = yy cos - xx sin + cy,
 /// x = yy sin + xx cos + cx (MMCV's rotation and evaluation order) is read with MMCV's RoI
 /// bilinear rule; the weighted taps of a bin are summed by embedding_bag (sum mode, per-sample
-/// weights; taps of padding samples and of samples outside the map are dropped), then divided
-/// by max(grid_h * grid_w, 1).
+/// weights; padding samples dropped), then divided by max(grid_h * grid_w, 1).
 inline at::Tensor roi_align_rotated_chunk(const at::Tensor& rows, const RoiAlignRotatedGeometry& g, int64_t H,
                                           int64_t W, int64_t PH, int64_t PW, int64_t u0, int64_t u1, int64_t Gh,
                                           int64_t Gw) {
@@ -106,12 +105,12 @@ inline at::Tensor roi_align_rotated_chunk(const at::Tensor& rows, const RoiAlign
   const auto taps = bilinear_taps(y, x, H, W, BilinearRule::kRoi);  // [U, PW, Gh, Gw, 4]
   const auto real = (at::arange(Gh, lopt).view({1, 1, Gh, 1}) < gh.view({U, 1, 1, 1})) &
                     (at::arange(Gw, lopt).view({1, 1, 1, Gw}) < gw.view({U, 1, 1, 1}));  // padding samples
-  // Taps MMCV reads: every tap of a real sample inside [-1, H] x [-1, W], zero weights included
-  // (0 * NaN = NaN, as MMCV); padding samples and samples outside read nothing.
-  const auto inside = (y >= -1.0) & (y <= static_cast<double>(H)) & (x >= -1.0) & (x <= static_cast<double>(W));
+  // The taps MMCV's CPU kernel reads: all 4 of every real sample, zero weights included
+  // (0 * NaN = NaN); a sample outside [-1, H] x [-1, W] reads pixel (0, 0) of its image with
+  // weight 0 (MMCV's pre_calc; bilinear_taps points it there). Padding samples read nothing.
   const auto idx = taps.index + (sel(g.batch) * (H * W)).view({U, 1, 1, 1, 1});
   const auto w = taps.weight;
-  const auto nz = (real & inside).unsqueeze(4).expand_as(w);
+  const auto nz = real.unsqueeze(4).expand_as(w);
   const auto counts = nz.sum({2, 3, 4}).view({-1});  // taps per bin [U * PW]
   const auto offsets = counts.cumsum(0) - counts;
   // masked_select sizes its result from the mask: one device sync per chunk.
