@@ -487,7 +487,10 @@ class DeformConvFunction : public torch::autograd::Function<DeformConvFunction> 
     for (size_t i = 0; i < 5; ++i)
       if (saved[i].defined()) needs[i] = ctx->needs_input_grad(edge++);
     at::Tensor grad_output = grad_outputs[0];
-    if (!grad_output.defined()) grad_output = at::zeros({input.size(0), weight.size(0), 1, 1}, input.options());
+    if (!grad_output.defined()) {  // only with materialize_grads off; kept for safety
+      const auto d = deform_conv_dims(input, weight, DeformConvSpec::from_vector(spec));
+      grad_output = at::zeros({d.N, d.O, d.Ho, d.Wo}, input.options());
+    }
 
     std::array<at::Tensor, 5> g;
     if (at::GradMode::is_enabled()) {
