@@ -122,7 +122,10 @@ using Check = std::function<void(const Sample&, Verdict&)>;
 /// kFloat: floating data; integer/bool/complex must be rejected with the argument named.
 /// kFloatHalfOk: like kFloat, but float16/bfloat16 are valid on some devices (may work or throw).
 /// kIndex: integer indices (any outcome but a crash is accepted for other dtypes).
-enum class ArgKind { kFloat, kFloatHalfOk, kIndex };
+/// kCastToFloat: any real dtype is converted to the computation dtype (MMCV's deform conv input
+///   and weight): integer dtypes and float64 must give the result of the converted values; bool
+///   and complex must be rejected by name.
+enum class ArgKind { kFloat, kFloatHalfOk, kIndex, kCastToFloat };
 
 /// A tensor argument: name as in the op's error messages, symbolic dims as in
 /// detail::ShapeChecker ({"N", "4"}; "..." first = optional leading batch dims; "*" = any), kind.
@@ -160,6 +163,9 @@ struct OpSpec {
   std::function<Tensors()> inputs;
   Call call;
   std::vector<ArgSpec> args;  // parallel to inputs(); empty = no automatic mutations
+  /// Whether the all-float64 mutation must agree with the float32 result (1e-4); false for ops
+  /// whose float32 arithmetic legitimately decides differently (say why in the spec).
+  bool compare_float64 = true;
   /// Symbolic dims that may be zero (each gives a case that must succeed), e.g. {"N"}.
   std::vector<std::string> empty_dims;
 
