@@ -741,6 +741,20 @@ TEST_P(nms_test, batched_nms_matches_loop_reference_on_both_paths) {
   }
 }
 
+TEST_P(nms_test, batched_nms_paths_agree_with_score_threshold_and_offset) {
+  // Non-negative coordinates: MMCV's class offsets separate the classes, so the single NMS and the
+  // per-class path keep the same boxes in the same (score, then index) order.
+  auto boxes = hazard_boxes(400, f32(), 90.0);
+  auto scores = tied_scores(400, f32());
+  auto idxs = at::randint(0, 5, {400}, at::kLong).to(device());
+  auto cfg = NmsConfig().iou_threshold(0.4).offset(1).score_threshold(0.3);
+  auto [d1, k1] = mmcv::ops::batched_nms(boxes, scores, idxs, NmsConfig(cfg).split_thr(10000));
+  auto [d2, k2] = mmcv::ops::batched_nms(boxes, scores, idxs, NmsConfig(cfg).split_thr(1));
+  EXPECT_ALLEQUAL(k1.cpu(), k2.cpu());
+  EXPECT_ALLCLOSE(d1, d2);
+  EXPECT_TRUE((scores.index_select(0, k2) > 0.3).all().item<bool>());
+}
+
 TEST_P(nms_test, batched_nms_soft_nms_per_class_equals_per_class_soft_nms) {
   auto boxes = hazard_boxes(300, f32(), 60.0);
   auto scores = at::rand({300}, f32().device(at::kCPU)).to(device());

@@ -86,7 +86,7 @@ inline at::Tensor nms_packed_iou(const at::Tensor& a, const at::Tensor& b, doubl
 /// Tile size of the axis-aligned NMS driver, chosen by measurement (docs/performance.md).
 inline constexpr int64_t kNmsTile = 64;
 /// Candidates per soft_nms round, chosen by measurement (docs/performance.md).
-inline constexpr int64_t kSoftNmsBlock = 16;
+inline constexpr int64_t kSoftNmsBlock = 12;
 
 /// Validation shared by nms and soft_nms (shape, dtype, device).
 inline void check_nms_inputs(const char* op, const at::Tensor& boxes, const at::Tensor& scores) {
@@ -163,6 +163,17 @@ inline at::Tensor nms_keep(const at::Tensor& packed, const at::Tensor& scores, d
   return keep.clone();  // a normal (non-inference) tensor: usable in autograd and in-place
 }
 
+/// nms after validation: MMCV's score filter (scores > score_threshold, only when > 0), the
+/// greedy NMS, max_num; indices into the columns of `packed` / entries of `scores`.
+inline at::Tensor nms_indices(const at::Tensor& packed, bool fast, const at::Tensor& scores, double iou_threshold,
+                              int64_t offset, double score_threshold, int64_t max_num) {
+  if (!(score_threshold > 0)) return nms_keep(packed, scores, iou_threshold, offset, max_num, fast);
+  const auto valid = at::nonzero(at::gt(scores, score_threshold)).view({-1});  // host-side: valid count
+  if (valid.size(0) == 0) return valid;
+  return valid.index_select(0, nms_keep(packed.index_select(1, valid), scores.index_select(0, valid), iou_threshold,
+                                        offset, max_num, fast));
+}
+
 }  // namespace detail
 
 // =============================================================================================
@@ -204,21 +215,9 @@ inline std::tuple<at::Tensor, at::Tensor> nms(const at::Tensor& boxes, const at:
   if (boxes.size(0) == 0) {
     return {at::empty({0, 5}, boxes.options()), at::empty({0}, long_opts)};
   }
-  const auto b = boxes.detach();
   const auto sc = scores.detach();
-  const auto prep = detail::nms_prepare(op, b, "boxes", sc, "scores", static_cast<double>(offset));
-
-  at::Tensor inds;
-  if (score_threshold > 0) {
-    // MMCV filters first (scores > thr, compared in the scores' dtype), then maps back.
-    const auto valid = at::nonzero(at::gt(sc, score_threshold)).view({-1});  // host-side: valid count
-    inds = valid.size(0) == 0 ? at::empty({0}, long_opts)
-                              : valid.index_select(0, detail::nms_keep(prep.packed.index_select(1, valid),
-                                                                       sc.index_select(0, valid), iou_threshold,
-                                                                       offset, max_num, prep.fast));
-  } else {
-    inds = detail::nms_keep(prep.packed, sc, iou_threshold, offset, max_num, prep.fast);
-  }
+  const auto prep = detail::nms_prepare(op, boxes.detach(), "boxes", sc, "scores", static_cast<double>(offset));
+  const auto inds = detail::nms_indices(prep.packed, prep.fast, sc, iou_threshold, offset, score_threshold, max_num);
   auto dets = at::cat({boxes.index_select(0, inds), scores.index_select(0, inds).unsqueeze(1)}, 1);
   return {dets, inds};
 }
@@ -754,11 +753,38 @@ inline std::tuple<at::Tensor, at::Tensor> batched_nms(const at::Tensor& boxes, c
                           .cpu();  // host-side: class sizes drive the per-class loop
   const int64_t* class_sizes = counts.data_ptr<int64_t>();
   std::vector<at::Tensor> kept_list, score_list;
+  // type "nms": validate and pack once, then one greedy NMS per class on column slices (saves a
+  // validation read and the packing per class; same result as nms() per class).
+  std::optional<detail::NmsPrepared> prep;
+  const bool plain_nms = cfg.type() == "nms" && counts.size(0) > 0;
+  double iou = 0, score_thr = 0;
+  int64_t off = 0;
+  if (plain_nms) {
+    detail::check_nms_cfg_keys(cfg, {"iou_threshold", "offset", "score_threshold", "max_num"}, /*per_class=*/true);
+    iou = detail::nms_cfg_required_iou(cfg);
+    off = cfg.offset().value_or(0);
+    score_thr = cfg.score_threshold().value_or(0.0);
+    detail::check_nms_inputs("nms", boxes_for_nms, scores);
+    detail::check_one_of(off, {0, 1}, "nms", "offset");
+    detail::check_in_range(iou, 0.0, 1.0, "nms", "iou_threshold");
+    detail::check_finite_scalar(score_thr, "nms", "score_threshold");
+    prep = detail::nms_prepare("nms", boxes_for_nms.detach(), "boxes", scores.detach(), "scores",
+                               static_cast<double>(off));
+  }
+  const auto scores_d = scores.detach();
   int64_t start = 0;
   for (int64_t c = 0; c < counts.size(0); ++c) {  // host-side: one NMS per class, as MMCV
     const int64_t count = class_sizes[c];
     const auto mask = by_class.narrow(0, start, count);
     start += count;
+    if (plain_nms) {
+      const auto kept = mask.index_select(
+          0, detail::nms_indices(prep->packed.index_select(1, mask), prep->fast, scores_d.index_select(0, mask), iou, off,
+                                 score_thr, /*max_num=*/-1));
+      kept_list.push_back(kept);
+      score_list.push_back(scores.index_select(0, kept));  // nms's dets[:, -1]
+      continue;
+    }
     auto [dets, keep] = detail::batched_nms_call(cfg, boxes_for_nms.index_select(0, mask),
                                                  scores.index_select(0, mask), /*per_class=*/true);
     kept_list.push_back(mask.index_select(0, keep));
