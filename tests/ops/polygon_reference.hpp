@@ -142,26 +142,47 @@ inline std::vector<std::vector<double>> rows(const at::Tensor& t) {
   return out;
 }
 
-/// Rotated-box IoU of one pair (MMCV's definition with the true intersection area).
-inline double rotated_iou(std::vector<double> a, std::vector<double> b, bool iof, bool clockwise) {
+/// The parts of one pair's overlap: intersection, both areas (MMCV's definitions), and whether
+/// MMCV's area rule (< 1e-14) returned 0 first.
+struct Parts {
+  double inter = 0, area1 = 0, area2 = 0;
+  bool early_zero = false;
+  double value(bool iof) const {
+    if (early_zero) return 0.0;
+    return iof ? inter / area1 : inter / (area1 + area2 - inter);
+  }
+};
+
+/// Rotated-box pair (MMCV's definition with the true intersection area).
+inline Parts rotated_parts(std::vector<double> a, std::vector<double> b, bool clockwise) {
   if (!clockwise) {
     a[4] = -a[4];
     b[4] = -b[4];
   }
-  const double area1 = a[2] * a[3], area2 = b[2] * b[3];
-  if (area1 < 1e-14 || area2 < 1e-14) return 0.0;
+  Parts r;
+  r.area1 = a[2] * a[3];
+  r.area2 = b[2] * b[3];
+  if (r.area1 < 1e-14 || r.area2 < 1e-14) {
+    r.early_zero = true;
+    return r;
+  }
   const double sx = (a[0] + b[0]) / 2, sy = (a[1] + b[1]) / 2;
-  const double inter = convex_intersection_area(rotated_corners(a[0] - sx, a[1] - sy, a[2], a[3], a[4]),
-                                                rotated_corners(b[0] - sx, b[1] - sy, b[2], b[3], b[4]));
-  return iof ? inter / area1 : inter / (area1 + area2 - inter);
+  r.inter = convex_intersection_area(rotated_corners(a[0] - sx, a[1] - sy, a[2], a[3], a[4]),
+                                     rotated_corners(b[0] - sx, b[1] - sy, b[2], b[3], b[4]));
+  return r;
 }
 
-/// Quadrilateral IoU of one pair with MMCV's rule.
-inline double quadri_iou(const std::vector<double>& a, const std::vector<double>& b, bool iof) {
-  double sx = 0, sy = 0;
-  for (int i = 0; i < 4; ++i) {
-    sx += a[2 * i] + b[2 * i];
-    sy += a[2 * i + 1] + b[2 * i + 1];
+inline double rotated_iou(const std::vector<double>& a, const std::vector<double>& b, bool iof, bool clockwise) {
+  return rotated_parts(a, b, clockwise).value(iof);
+}
+
+/// Quadrilateral pair with MMCV's rule (shift by the mean of the 8 points, summed left to right
+/// as MMCV: p1[0] + p2[0] + p1[2] + p2[2] + ...).
+inline Parts quadri_parts(const std::vector<double>& a, const std::vector<double>& b) {
+  double sx = a[0] + b[0], sy = a[1] + b[1];
+  for (int i = 1; i < 4; ++i) {
+    sx = sx + a[2 * i] + b[2 * i];
+    sy = sy + a[2 * i + 1] + b[2 * i + 1];
   }
   sx /= 8;
   sy /= 8;
@@ -170,10 +191,19 @@ inline double quadri_iou(const std::vector<double>& a, const std::vector<double>
     p.push_back({a[2 * i] - sx, a[2 * i + 1] - sy});
     q.push_back({b[2 * i] - sx, b[2 * i + 1] - sy});
   }
-  const double area1 = fan_area(p), area2 = fan_area(q);
-  if (area1 < 1e-14 || area2 < 1e-14) return 0.0;
-  const double inter = mmcv_candidate_area(p, q);
-  return iof ? inter / area1 : inter / (area1 + area2 - inter);
+  Parts r;
+  r.area1 = fan_area(p);
+  r.area2 = fan_area(q);
+  if (r.area1 < 1e-14 || r.area2 < 1e-14) {
+    r.early_zero = true;
+    return r;
+  }
+  r.inter = mmcv_candidate_area(p, q);
+  return r;
+}
+
+inline double quadri_iou(const std::vector<double>& a, const std::vector<double>& b, bool iof) {
+  return quadri_parts(a, b).value(iof);
 }
 
 using PairFn = std::function<double(const std::vector<double>&, const std::vector<double>&)>;

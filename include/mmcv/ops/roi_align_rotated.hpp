@@ -50,9 +50,11 @@ inline RoiAlignRotatedGeometry roi_align_rotated_geometry(const at::Tensor& rois
   g.center_h = r.select(1, 2) * s - offset;
   g.roi_w = r.select(1, 3) * s;
   g.roi_h = r.select(1, 4) * s;
-  const auto theta = clockwise ? -r.select(1, 5) : r.select(1, 5);
-  g.cos = theta.cos();
-  g.sin = theta.sin();
+  // MMCV: T cos_theta = cos(theta), theta in T: evaluated in double and rounded to T here, the
+  // correctly rounded value (libm's cosf / sinf), so sample coordinates match MMCV's to the bit.
+  const auto theta = (clockwise ? -r.select(1, 5) : r.select(1, 5)).to(at::kDouble);
+  g.cos = theta.cos().to(r.scalar_type());
+  g.sin = theta.sin().to(r.scalar_type());
   if (!aligned) {  // MMCV's backward-compatible mode: rois at least 1 x 1
     g.roi_w = g.roi_w.clamp_min(1.0);
     g.roi_h = g.roi_h.clamp_min(1.0);

@@ -116,8 +116,10 @@ inline at::Tensor convex_hull_area(const at::Tensor& x, const at::Tensor& y, con
   if (R == 0) return area;
   const bool all_rows = R == K;
   const auto v = all_rows ? valid : valid.index_select(0, rows);
-  auto xs = all_rows ? x : x.index_select(0, rows);
-  auto ys = all_rows ? y : y.index_select(0, rows);
+  // Invalid slots may hold anything (even NaN): zero them so that they cannot reach the sums.
+  const auto zero = at::zeros({}, x.options());
+  auto xs = at::where(v, all_rows ? x : x.index_select(0, rows), zero);
+  auto ys = at::where(v, all_rows ? y : y.index_select(0, rows), zero);
   auto n = (all_rows ? count : count.index_select(0, rows)).unsqueeze(1);  // [R, 1]
   const auto w = v.to(x.scalar_type());
   const auto nf = n.to(x.scalar_type());
@@ -130,6 +132,9 @@ inline at::Tensor convex_hull_area(const at::Tensor& x, const at::Tensor& y, con
   const auto p = dy / at::where(den > 0, den, at::ones({}, den.options()));  // 0 at the centroid
   const auto ten = at::full({}, 10.0, xs.options());
   auto key = at::where(v, at::where(dx >= 0, p, 2 - p), ten);
+  // Merge distance for near-duplicate points: a few ulps of the row's extent around the centroid.
+  const double eps = x.scalar_type() == at::kDouble ? 2.220446049250313e-16 : 1.1920928955078125e-07;
+  auto tol = at::where(v, at::maximum(dx.abs(), dy.abs()), at::zeros({}, dx.options())).amax(1, true) * (16 * eps);
   auto width = S;
   for (int64_t pass = 0; pass <= S; ++pass) {  // host-side: at most S pruning passes
     auto sorted = key.sort(1);
@@ -138,7 +143,7 @@ inline at::Tensor convex_hull_area(const at::Tensor& x, const at::Tensor& y, con
     xs = xs.gather(1, order);
     ys = ys.gather(1, order);
     // Alive points are now the prefix [0, n) in counter-clockwise order: drop dead columns.
-    const int64_t w_now = n.max().item<int64_t>();  // host-side: one count per pass
+    const int64_t w_now = std::max<int64_t>(n.max().item<int64_t>(), 1);  // host-side: one count per pass
     if (w_now < width) {
       width = w_now;
       key = key.narrow(1, 0, width);
@@ -156,14 +161,21 @@ inline at::Tensor convex_hull_area(const at::Tensor& x, const at::Tensor& y, con
     const auto pex = at::where(first, ex.gather(1, last), ex.roll(1, 1));
     const auto pey = at::where(first, ey.gather(1, last), ey.roll(1, 1));
     const auto alive = k < n;
-    // Points on one ray from the centroid (equal keys, e.g. exact duplicates) would hide reflex
-    // vertices behind zero-length or back-and-forth edges: keep only the farthest (its first
-    // copy). The farthest point of a ray is never dropped, nor is a hull vertex ever reflex.
+    // Duplicates would hide reflex vertices behind zero-length edges, and near-duplicates (a
+    // crossing computed at a vertex, a few ulps off) can be sorted against their true angular
+    // order, which makes both look reflex: a point within `tol` of its predecessor is dropped
+    // (never the first of a run), and the turn test waits until a point has no such neighbour.
+    const auto dup_next = ((nx - xs).abs() <= tol) & ((ny - ys).abs() <= tol);
+    const auto dup_prev = at::where(first, dup_next.gather(1, last), dup_next.roll(1, 1));
+    // Distinct points on one ray from the centroid (equal keys) would hide reflex vertices behind
+    // back-and-forth edges: keep only the farthest. The farthest point of a ray is never dropped,
+    // nor is a hull vertex ever reflex.
     const auto rx = xs - ox, ry = ys - oy;
     const auto d = rx * rx + ry * ry;
     const auto same_prev = (~first) & (key == key.roll(1, 1)) & (d <= d.roll(1, 1));
     const auto same_next = (k + 1 < n) & (key == key.roll(-1, 1)) & (d < d.roll(-1, 1));
-    const auto drop = alive & ((pex * ey - pey * ex < 0) | same_prev | same_next);
+    const auto test = ~(dup_prev | dup_next);
+    const auto drop = alive & (dup_prev | (test & ((pex * ey - pey * ex < 0) | same_prev | same_next)));
     const auto again = drop.any(1);
     const auto done = (~again).nonzero().squeeze(1);  // host-side: one count per pass
     if (done.numel() > 0) {
@@ -181,6 +193,7 @@ inline at::Tensor convex_hull_area(const at::Tensor& x, const at::Tensor& y, con
     ys = ys.index_select(0, todo);
     ox = ox.index_select(0, todo);
     oy = oy.index_select(0, todo);
+    tol = tol.index_select(0, todo);
     key = at::where(drop, ten, key).index_select(0, todo);
     n = n.index_select(0, todo) - drop.index_select(0, todo).sum(1, true);
   }
