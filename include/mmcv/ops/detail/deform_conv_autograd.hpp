@@ -5,38 +5,40 @@
 // autograd Function that keeps memory bounded by recomputing the sampled columns per batch chunk
 // in the backward (as MMCV's kernels do) instead of storing them for the whole batch.
 //
-// Strategy, per chunk of S images (P = Ho * Wo output pixels, K = kh * kw taps):
-//   1. coordinates  y, x = base grid + offset               [S, Ho, Wo, K, dg]
-//   2. taps         four corners on a zero-padded channels-last copy of the input, bilinear weights
-//                   (mask folded in): MMCV's "DCN bilinear" rule (dcn_taps below)
-//   3. columns      one at::embedding_bag(mode = sum, per_sample_weights) gathers and combines the
-//                   four corners of every (pixel, tap, channel block) in one pass: cols [S, P, K, C]
-//                   (a "bag" is one sample of C / L channels; no [.., 4, C] intermediate)
-//   4. GEMM         cols seen as a channels-last [S, C, P, K] image convolved with the weight viewed
-//                   as [O, C / groups, 1, K] (at::conv2d, groups = conv groups): a grouped GEMM that
-//                   runs on the device's convolution library (oneDNN on CPU, cuDNN on CUDA) instead
-//                   of a plain BLAS addmm. No weight permutation is needed: [O, C/g, kh, kw] ->
-//                   [O, C/g, 1, kh * kw] is a view.
-// Backward, per chunk: recompute 1-3, at::convolution_backward gives d cols and d weight;
+// Strategy, per chunk of S images (P = Ho * Wo output pixels, K = kh * kw taps, L = lcm(groups,
+// deform_groups) channel blocks of Cl = C / L channels):
+//   1. coordinates  y, x = base grid + offset                                  [S, Ho, Wo, dg, K]
+//   2. taps         MMCV's "DCN bilinear" rule (dcn_taps below) on a channels-last copy of the
+//                   input padded with zeros (1 pixel before, 2 after): the four corners of every
+//                   sample are base + {0, 1, Wp, Wp + 1}; bilinear weights with the mask folded in
+//   3. columns      one at::embedding_bag(mode = sum, per_sample_weights) gathers and blends the
+//                   four corners of every (pixel, block, tap) "bag" of Cl channels in one pass:
+//                   cols [S, Ho, Wo, L * K * Cl] (no [.., 4, C] intermediate)
+//   4. GEMM         cols as a channels-last [S, L*K*Cl, Ho, Wo] image through a 1x1 at::conv2d with
+//                   the weight permuted to [O, (L / groups) * K * Cl, 1, 1] and groups = conv groups
+//                   (block l is outermost, so every conv group is a contiguous channel range):
+//                   the grouped GEMM runs on the device's convolution library (oneDNN on CPU, cuDNN
+//                   on CUDA) rather than a plain BLAS addmm (a reference BLAS here, 10x slower).
+// Backward, per chunk: recompute 1-3; at::convolution_backward gives d cols and d weight;
 // at::_embedding_bag_per_sample_weights_backward gives d(weight of every corner) (fused dot
-// products), a sorted gather (at::sort + at::embedding_bag) scatters d cols into d input
-// deterministically, and the closed-form derivative of the bilinear weights gives d offset (0 for
-// samples outside the open window -1 < y < H, -1 < x < W, MMCV's convention) and d mask.
+// products); d input is the scatter-add of d cols into the corner rows, written as gathers
+// (at::embedding_bag) over the bags sorted by base row (one at::sort serves the four corners:
+// deterministic, no atomics); the closed-form derivative of the bilinear weights gives d offset
+// (0 for samples outside the open window -1 < y < H, -1 < x < W, MMCV's convention) and d mask.
 //
 // Why not detail/bilinear.hpp's bilinear_gather: its corners that do not count point at pixel 0
 // with weight 0, so a NaN/Inf at pixel (0, 0) leaks into every border sample (0 * NaN = NaN)
 // where MMCV reads nothing; and its gather materialises the four corners [.., 4, C] before
 // combining them (4x the columns in memory traffic). dcn_taps implements the same kDcn rule on a
-// zero-padded map (corners outside the map read the padding, samples outside the window point at
-// a padding row), which is what MMCV computes, and exposes the fractional parts the closed-form
+// zero-padded map (corners outside the map read the padding, samples outside the window read
+// padding only), which is what MMCV computes, and exposes the fractional parts the closed-form
 // backward needs. tests/ops/test_deform_conv.cpp checks it against bilinear_taps(kDcn).
 //
-// Memory bound (S = images per chunk, E = S * P * K * L * 4 corner entries, L = lcm(groups,
-// deform_groups)): forward holds the padded input copy S * (H+2) * (W+2) * C, the columns
-// S * P * K * C, the index/weight entries E * (8 + sizeof(scalar)) bytes and the output chunk;
-// backward additionally the column gradient S * P * K * C and the scattered input gradient
-// S * (H+2) * (W+2) * C, plus the sort of E indices. Nothing scales with the whole batch except
-// the returned tensors; autograd saves only the inputs (input, offset, mask, weight, bias).
+// Memory bound per chunk (nothing scales with the whole batch except the returned tensors;
+// autograd saves only the inputs input, offset, mask, weight, bias): forward holds the padded
+// input copy S * (H+3) * (W+3) * C values, the columns S * P * K * C, 4 * S * P * K * L corner
+// indices (int64) and weights, and the output chunk; backward additionally the column gradient
+// S * P * K * C, the padded input gradient and the sort of S * P * K * L bag bases.
 // IWYU pragma: private, include <mmcv/ops/deform_conv.hpp> or <mmcv/ops/modulated_deform_conv.hpp>.
 
 #include <ATen/ATen.h>
