@@ -4,6 +4,7 @@
 // nms_rotated, nms_quadri, batched_nms).
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/arg.h>
 
@@ -85,6 +86,12 @@ inline at::Tensor nms_packed_iou(const at::Tensor& a, const at::Tensor& b, doubl
 
 /// Tile size of the axis-aligned NMS driver, chosen by measurement (docs/performance.md).
 inline constexpr int64_t kNmsTile = 64;
+/// IoU pairs per driver call for axis-aligned boxes: 2^15 single-threaded (cache-sized
+/// temporaries); with more intra-op threads, 8191, so that every elementwise op (at most
+/// [4, pairs] elements) stays under ATen's parallel grain (32768) and runs inline. An OpenMP
+/// fork/join per ~100 us op costs more than it saves, and stalls badly on a busy machine
+/// (measured: docs/performance.md).
+inline int64_t nms_pairs_per_call() { return at::get_num_threads() > 1 ? 8191 : int64_t{1} << 15; }
 /// Candidates per soft_nms round, chosen by measurement (docs/performance.md).
 inline constexpr int64_t kSoftNmsBlock = 12;
 
@@ -109,8 +116,7 @@ struct NmsPrepared {
 };
 
 /// Packs boxes [N, 4] (N > 0) and validates boxes and scores with ONE device read: NaN/Inf in
-/// either throws the check_finite message. `scores` may be undefined (nms_match passes its score
-/// column as part of `boxes_for_check`).
+/// either throws the check_finite message. `scores` may be undefined (boxes only).
 inline NmsPrepared nms_prepare(const char* op, const at::Tensor& boxes, const char* boxes_arg, const at::Tensor& scores,
                                const char* scores_arg, double offset) {
   NmsPrepared p;
@@ -151,6 +157,7 @@ inline at::Tensor nms_keep(const at::Tensor& packed, const at::Tensor& scores, d
     NmsDriverOptions opts;
     opts.tile = kNmsTile;
     opts.box_dim = 1;
+    opts.max_pairs_per_call = nms_pairs_per_call();
     opts.max_keep = max_num;
     opts.nan_columns_never_suppressed = fast_reduction;
     const double off = static_cast<double>(offset);
@@ -197,8 +204,8 @@ inline at::Tensor nms_indices(const at::Tensor& packed, bool fast, const at::Ten
 ///         {0, 1}, iou_threshold outside [0, 1], non-finite score_threshold, NaN/Inf in the input.
 /// @note Ties: boxes with equal scores are visited in index order (a stable sort); MMCV's unstable
 ///       sort may visit them in another order (docs/ops/nms.md). Thresholds are rounded to
-///       float32 as in MMCV's kernel. Memory: O(N) plus O(64 * min(N, 16384)) temporaries (tiled
-///       greedy, detail/nms_driver.hpp), never N x N. On CUDA the host reads one validation flag
+///       float32 as in MMCV's kernel. Memory: O(N) plus at most 2^15 IoU pairs of temporaries per
+///       call (tiled greedy, detail/nms_driver.hpp), never N x N. On CUDA the host reads one validation flag
 ///       and a few counts per 64-box tile (device syncs). dets is differentiable with respect to
 ///       boxes and scores (it is a gather, as in MMCV); inds is not.
 /// \warning Zero-area boxes have IoU 0/0 = NaN with each other, which never suppresses (MMCV too).
@@ -257,7 +264,9 @@ inline std::pair<at::Tensor, at::Tensor> soft_nms_rounds(const at::Tensor& packe
   at::Tensor s = scores;                                                       // [L]
   at::Tensor ids = at::arange(scores.size(0), scores.options().dtype(at::kLong));  // [L]
   std::vector<at::Tensor> picked_ids, picked_scores;
-  const auto lower = at::ones({block, block}, scores.options().dtype(at::kBool)).tril_();  // q <= k
+  const auto steps = at::arange(block, scores.options().dtype(at::kLong));
+  const auto lower = at::le(steps.unsqueeze(0), steps.unsqueeze(1));  // [block, block]: q <= k (no tril: it
+                                                                       // always opens an OpenMP region)
   while (s.size(0) > 0) {  // host-side: one round per block of picks, one count read each
     const int64_t n = s.size(0);
     const int64_t b = std::min(block, n);
@@ -391,9 +400,11 @@ inline std::tuple<at::Tensor, at::Tensor> soft_nms_impl(const at::Tensor& boxes,
 /// @note Exactly MMCV's algorithm, including its tie rule (the first maximum in MMCV's swapped
 ///       array order wins) and its swap-with-last discarding; the picked box is never tested
 ///       against min_score (a lone low-score box is kept). Parameters are rounded to float32 as in
-///       MMCV's kernel. Runs on the input's device (MMCV: CPU only). Sequential by nature: one
-///       step of ~25 ATen calls per picked box, each step reading the pick and the live count on
-///       the host (a device sync on CUDA). Memory O(N). Not differentiable (as in MMCV).
+///       MMCV's kernel. Runs on the input's device (MMCV: CPU only). Sequential by nature: with
+///       scores >= 0 and positive-area boxes, rounds of up to 12 picks (each a strict maximum,
+///       verified), one count read per round; otherwise, or at a tie at the top, one step of ~25
+///       ATen calls per pick reading the pick and the live count (device syncs on CUDA).
+///       Memory O(N). Not differentiable (as in MMCV).
 /// Example:
 ///   auto [dets, inds] = mmcv::ops::soft_nms(boxes, scores, 0.3, 0.5, 1e-3, "gaussian");
 inline std::tuple<at::Tensor, at::Tensor> soft_nms(const at::Tensor& boxes, const at::Tensor& scores,
@@ -471,6 +482,7 @@ inline std::vector<at::Tensor> nms_match(const at::Tensor& dets, double iou_thre
     detail::NmsDriverOptions opts;
     opts.tile = detail::kNmsTile;
     opts.box_dim = 1;
+    opts.max_pairs_per_call = detail::nms_pairs_per_call();
     opts.want_groups = true;
     const auto r = detail::greedy_nms(
         prep.packed.index_select(1, order),

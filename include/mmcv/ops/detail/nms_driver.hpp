@@ -182,6 +182,12 @@ NmsDriverResult greedy_nms(const at::Tensor& boxes, IouFn&& iou_fn, double iou_t
   at::Tensor rest = boxes;                       // R, in score order
   at::Tensor rest_pos = at::arange(n_all, long_opts);  // positions of R's boxes in `boxes`
   std::vector<at::Tensor> kept_chunks;
+  // Strictly upper-triangular float mask (i < j) for the largest tile, built once. (Not with
+  // at::triu: in LibTorch 1.13 it always opens an OpenMP parallel region, which stalls on a busy
+  // machine; two aranges and a compare stay inline.)
+  const int64_t mask_size = std::min(n_all, std::max(options.tile, options.final_tile));
+  const auto idx = at::arange(mask_size, long_opts);
+  const auto upper = at::lt(idx.unsqueeze(1), idx.unsqueeze(0)).to(at::kFloat);  // [m, m]
   int64_t kept_count = 0;
 
   while (true) {  // host-side: one round per tile; each round reads two counts (nonzero)
@@ -195,7 +201,8 @@ NmsDriverResult greedy_nms(const at::Tensor& boxes, IouFn&& iou_fn, double iou_t
     auto iou0 = iou_fn(tile, cols0 == t ? tile : rest.narrow(bd, 0, cols0));  // [t, cols0]
 
     // 1-2. Greedy inside the tile.
-    auto s = nms_driver_impl::compare_iou_float(iou0.narrow(1, 0, t), iou_threshold, cmp).triu_(1);  // [t, t]
+    auto s = nms_driver_impl::compare_iou_float(iou0.narrow(1, 0, t), iou_threshold, cmp)
+                 .mul_(upper.narrow(0, 0, t).narrow(1, 0, t));  // [t, t], i < j only
     const auto tile_keep = nms_driver_impl::tile_fixed_point(s);  // float 0/1 [t]
     const auto kidx = at::nonzero(tile_keep).view({-1});          // host-side: kept count of the tile
     const int64_t k = kidx.size(0);
