@@ -9,6 +9,7 @@
 #include <mmcv/ops/detail/bilinear.hpp>
 #include <mmcv/ops/detail/check.hpp>
 #include <mmcv/ops/detail/roi.hpp>
+#include <mmcv/ops/detail/roi_autograd.hpp>
 
 #include <array>
 #include <cstdint>
@@ -189,14 +190,33 @@ inline at::Tensor roi_align_avg_chunk(const at::Tensor& rows, const RoiAlignGeom
                                        /*include_last_offset=*/false));
 }
 
+/// The 1-D tap table (detail/roi_autograd.hpp) of sample coordinates along one axis, from the
+/// same MMCV rule as the samples' values. `sentinel`: also zero the weights of a sample exactly at
+/// -1 (the y axis: MMCV's backward reads argmax_y == -1 as "no arg-max").
+inline RoiMaxAxisTable roi_max_axis_table(const at::Tensor& coord, int64_t size, bool sentinel) {
+  const auto flat = coord.reshape({-1});
+  const auto taps = roi_axis_taps(flat, size);
+  auto m = taps.inside;
+  if (sentinel) m = m & (flat != -1.0);
+  const auto mf = m.to(flat.scalar_type());
+  return {taps.low, taps.high, (1.0 - taps.frac) * mf, taps.frac * mf};
+}
+
 /// Max pooling of one chunk of RoIs (MMCV's pool_mode "max"): the bilinear value of every sample
 /// (embedding_bag over its 4 taps), the first strict maximum per bin and channel, the -10000 floor
-/// of MMCV's CPU kernel. When `need_grad`, the gradient is routed like MMCV's backward: to the 4
-/// bilinear neighbours of the arg-max sample (argmax_y, argmax_x), and not at all when argmax_y
-/// is -1 (no sample beat the floor, or MMCV's sentinel collides with a sample at y = -1).
-/// Returns [Kc * PH * PW, C].
-inline at::Tensor roi_align_max_chunk(const at::Tensor& rows, const RoiAlignGeometry& g, int64_t H, int64_t W,
-                                      int64_t PH, int64_t PW, int64_t Gh, int64_t Gw, bool has_nan, bool need_grad) {
+/// of MMCV's CPU kernel. When `need_grad`, also where the first maximal sample is (MMCV's argmax_y /
+/// argmax_x, as indices into the chunk's 1-D tap tables).
+struct RoiAlignMaxChunk {
+  at::Tensor out;    // [nbins, C]
+  at::Tensor valid;  // [nbins, C] bool: some sample beat the floor (MMCV's argmax_y != -1 before the sentinel)
+  at::Tensor ry;     // [nbins, C] int64: arg-max sample's row in y_taps (k * PH + ph) * Gh + iy
+  at::Tensor rx;     // [nbins, C] int64: arg-max sample's column in x_taps (k * PW + pw) * Gw + ix
+  RoiMaxAxisTable y_taps, x_taps;  // per (roi, bin row / column, sample) 1-D taps of the chunk
+};
+
+inline RoiAlignMaxChunk roi_align_max_chunk(const at::Tensor& rows, const RoiAlignGeometry& g, int64_t H, int64_t W,
+                                            int64_t PH, int64_t PW, int64_t Gh, int64_t Gw, bool has_nan,
+                                            bool need_grad) {
   const int64_t Kc = g.batch.size(0), C = rows.size(1), nbins = Kc * PH * PW, S = Gh * Gw;
   const auto lopt = g.batch.options();
   // Padding samples (i >= grid) repeat sample 0 of their axis: every padded slot duplicates a real
@@ -213,7 +233,7 @@ inline at::Tensor roi_align_max_chunk(const at::Tensor& rows, const RoiAlignGeom
                                   BilinearRule::kRoi);  // [Kc, PH, PW, Gh, Gw, 4]
   const auto base = (g.batch * (H * W)).view({Kc, 1, 1, 1, 1, 1});
   const auto offsets = at::arange(nbins * S, lopt) * 4;
-  auto vals = std::get<0>(at::embedding_bag(rows.detach(), (taps.index + base).view({-1}), offsets, false, 0, false,
+  auto vals = std::get<0>(at::embedding_bag(rows, (taps.index + base).view({-1}), offsets, false, 0, false,
                                             taps.weight.reshape({-1}), false))
                   .view({nbins, S, C});
   // MMCV's `val > maxval` never picks NaN: make NaN the lowest value.
@@ -221,34 +241,28 @@ inline at::Tensor roi_align_max_chunk(const at::Tensor& rows, const RoiAlignGeom
                                 -std::numeric_limits<double>::infinity());
   const auto empty = ((g.grid_h == 0) | (g.grid_w == 0)).view({Kc, 1, 1, 1}).expand({Kc, PH, PW, 1}).reshape({nbins, 1});
   const auto floor = at::full({}, kRoiAlignMaxInit, vals.options());
-  at::Tensor mx, am;
-  if (need_grad) {
-    std::tie(mx, am) = at::max(vals, 1);  // first maximum on ties, like MMCV's strict >
-  } else {
-    mx = at::amax(vals, 1);
+  RoiAlignMaxChunk r;
+  if (!need_grad) {
+    r.out = at::where(empty, floor, at::amax(vals, 1).clamp_min(kRoiAlignMaxInit));  // [nbins, C]
+    return r;
   }
-  auto out = at::where(empty, floor, mx.clamp_min(kRoiAlignMaxInit));  // [nbins, C]
-  if (!need_grad) return out;
-
-  // argmax_y / argmax_x of MMCV (-1 where no sample beat the floor).
+  // First maximum over the samples (iy outer, ix inner), like MMCV's strict >: max_pool2d_with_indices
+  // on the channels-last view [nbins, C, Gh, Gw] (ATen's vectorised kernel, first index on ties).
+  at::Tensor mx, am;
+  std::tie(mx, am) = at::max_pool2d_with_indices(vals.view({nbins, Gh, Gw, C}).permute({0, 3, 1, 2}), {Gh, Gw}, {Gh, Gw});
+  mx = mx.view({nbins, C});
+  am = am.view({nbins, C});
+  r.out = at::where(empty, floor, mx.clamp_min(kRoiAlignMaxInit));
   const auto bin = at::arange(nbins, lopt).unsqueeze(1);  // [nbins, 1]
   const auto k = bin.div(PH * PW, "floor"), ph = bin.div(PW, "floor").remainder(PH), pw = bin.remainder(PW);
-  const auto valid = (mx > kRoiAlignMaxInit) & ~empty;
-  const auto minus1 = at::full({}, -1.0, ycoord.options());
-  const auto arg_y = at::where(valid, at::take(ycoord, (k * PH + ph) * Gh + am.div(Gw, "floor")), minus1);
-  const auto arg_x = at::where(valid, at::take(xcoord, (k * PW + pw) * Gw + am.remainder(Gw)), minus1);
-  // Gradient carrier: t is the bilinear value at the arg-max sample, differentiable in the map;
-  // out + (t - t.detach()) keeps out's value and routes d out / d map through t's 4 taps.
-  const auto t2 = bilinear_taps(arg_y, arg_x, H, W, BilinearRule::kRoi);  // [nbins, C, 4]
-  const auto flat = ((at::take(g.batch, k) * (H * W)).unsqueeze(2) + t2.index) * C +
-                    at::arange(C, lopt).view({1, C, 1});
-  const auto v = at::take(rows.view({-1}), flat);  // [nbins, C, 4]
-  const auto w = t2.weight.to(v.scalar_type());
-  const auto t = v.select(2, 0) * w.select(2, 0) + v.select(2, 1) * w.select(2, 1) + v.select(2, 2) * w.select(2, 2) +
-                 v.select(2, 3) * w.select(2, 3);
-  const auto td = t.detach();
-  const auto routed = valid & (arg_y != -1.0) & at::isfinite(td);
-  return roi_keep_on_graph(out + at::where(routed, t - td, at::zeros({}, t.options())), rows, need_grad);
+  const auto slot = at::arange(S, lopt);  // sample slot -> (iy, ix) through tiny lookup tables
+  r.valid = (mx > kRoiAlignMaxInit) & ~empty;
+  r.ry = (k * PH + ph) * Gh + at::take(slot.div(Gw, "floor"), am);
+  r.rx = (k * PW + pw) * Gw + at::take(slot.remainder(Gw), am);
+  // MMCV's backward skips argmax_y == -1: a maximal sample exactly at y = -1 gets no gradient.
+  r.y_taps = roi_max_axis_table(ycoord, H, /*sentinel=*/true);
+  r.x_taps = roi_max_axis_table(xcoord, W, /*sentinel=*/false);
+  return r;
 }
 
 inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois, int64_t PH, int64_t PW,
@@ -277,17 +291,21 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
                    "the scaled width and height of every roi (aligned=True)");
   }
 
-  const auto rows = roi_rows(input);  // [B*H*W, C], differentiable
   const bool need_grad = max_mode && input.requires_grad() && at::GradMode::is_enabled();
+  // Average pooling differentiates through embedding_bag over the channels-last rows; max pooling
+  // computes its values from detached rows and routes its gradient with RoiAlignMaxRoute.
+  const auto rows = max_mode ? roi_rows(input.detach()) : roi_rows(input);  // [B*H*W, C]
   const bool has_nan = max_mode && at::isnan(input).any().item<bool>();  // host-side: one sync (max mode)
   // host-side: one sync on B x C values (avg mode): is any pixel (0, 0) not finite?
   const bool corner_taps = !max_mode && !at::isfinite(input.select(2, 0).select(2, 0)).all().item<bool>();
   const auto cost = [&](int64_t n, const std::array<int64_t, 4>& m) {
     const int64_t gh = std::max<int64_t>(m[0], 1), gw = std::max<int64_t>(m[1], 1);
-    if (max_mode) return n * PH * PW * std::max(gh * gw * (C + 8), C * 12);
+    if (max_mode) return n * PH * PW * gh * gw * (C + 8);
     return n * (PH * PW * m[2] * m[3] + PH * gh * m[2] + PW * gw * m[3]);
   };
-  std::vector<at::Tensor> outs;
+  std::vector<at::Tensor> outs, rys, rxs;
+  std::vector<RoiMaxAxisTable> ytabs, xtabs;
+  int64_t y_rows = 0, x_rows = 0;
   for (const auto& ch : plan_roi_chunks(sizes, kRoiChunkBudget, cost)) {  // host-side: loop over RoI chunks
     int64_t Gh = 1, Gw = 1, Ly = 1, Lx = 1;
     for (int64_t k = ch.first; k < ch.second; ++k) {  // host-side: chunk maxima from the planning copy
@@ -298,11 +316,34 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
       Lx = std::max(Lx, s[3]);
     }
     const auto gc = g.slice(ch.first, ch.second);
-    outs.push_back(max_mode ? roi_align_max_chunk(rows, gc, H, W, PH, PW, Gh, Gw, has_nan, need_grad)
-                            : roi_align_avg_chunk(rows, gc, H, W, PH, PW, Gh, Gw, Ly, Lx, corner_taps));
+    if (!max_mode) {
+      outs.push_back(roi_align_avg_chunk(rows, gc, H, W, PH, PW, Gh, Gw, Ly, Lx, corner_taps));
+      continue;
+    }
+    auto r = roi_align_max_chunk(rows, gc, H, W, PH, PW, Gh, Gw, has_nan, need_grad);
+    outs.push_back(r.out);
+    if (!need_grad) continue;
+    // Rows of the concatenated tap tables; -1 marks "no arg-max" (mapped to a zero-weight entry below).
+    rys.push_back(at::where(r.valid, r.ry + y_rows, at::full({}, -1, r.ry.options())));
+    rxs.push_back(at::where(r.valid, r.rx + x_rows, at::full({}, -1, r.rx.options())));
+    y_rows += r.y_taps.low.size(0);
+    x_rows += r.x_taps.low.size(0);
+    ytabs.push_back(r.y_taps);
+    xtabs.push_back(r.x_taps);
   }
-  const auto out = outs.size() == 1 ? outs.front() : at::cat(outs, 0);  // [K*PH*PW, C]
-  return out.view({K, PH, PW, C}).permute({0, 3, 1, 2}).contiguous();
+  const auto cat = [](const std::vector<at::Tensor>& v) { return v.size() == 1 ? v.front() : at::cat(v, 0); };
+  if (!need_grad) return cat(outs).view({K, PH, PW, C}).permute({0, 3, 1, 2}).contiguous();
+  // Max mode with a gradient: RoiAlignMaxRoute works in the [C, K*PH*PW] layout of the channel
+  // planes its backward scatters into.
+  const auto ytab = roi_max_axis_table_cat(ytabs), xtab = roi_max_axis_table_cat(xtabs);  // + a zero entry
+  const auto to_rows = [](const at::Tensor& r, int64_t zero_row) {
+    return at::where(r < 0, at::full({}, zero_row, r.options()), r).t().contiguous();
+  };
+  const auto base = (g.batch * (H * W)).view({K, 1}).expand({K, PH * PW}).reshape({-1});
+  const auto out = RoiAlignMaxRoute::apply(input, cat(outs).t().contiguous(), to_rows(cat(rys), y_rows),
+                                           to_rows(cat(rxs), x_rows), base, ytab.low, ytab.high, ytab.w_low,
+                                           ytab.w_high, xtab.low, xtab.high, xtab.w_low, xtab.w_high);  // [C, K*PH*PW]
+  return out.view({C, K, PH, PW}).permute({1, 0, 2, 3}).contiguous();
 }
 
 }  // namespace detail

@@ -78,10 +78,10 @@ inline at::Tensor roi_empty_result(const at::Tensor& input, int64_t K, int64_t o
 
 /// When every bin of a result got its value without a differentiable path (e.g. all bins empty),
 /// `out` would not require grad; keep it on the graph with an exact zero (the sum of an empty
-/// slice of `rows`) so that backward gives input a zero gradient, as MMCV's Function does.
-inline at::Tensor roi_keep_on_graph(const at::Tensor& out, const at::Tensor& rows, bool need_grad) {
+/// slice of `input`) so that backward gives input a zero gradient, as MMCV's Function does.
+inline at::Tensor roi_keep_on_graph(const at::Tensor& out, const at::Tensor& input, bool need_grad) {
   if (!need_grad || out.requires_grad()) return out;
-  return out + rows.view({-1}).narrow(0, 0, 0).sum();
+  return out + input.narrow(0, 0, 0).sum();
 }
 
 /// Split RoIs 0..K-1 into consecutive chunks for padded per-chunk work. Each RoI has N sizes

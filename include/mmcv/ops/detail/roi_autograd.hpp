@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Custom autograd Functions for the RoI ops whose gradient goes to one pixel (roi_pool) or to the 4
+// bilinear neighbours of one sample (roi_align, pool_mode "max") per bin and channel, as MMCV's
+// backward kernels route it. The forward values are computed by the caller (a max over gathered
+// windows / samples) and passed through; the Function only saves what MMCV's Function saves (the
+// arg-max: pixel indices for roi_pool; for roi_align, which sample won, as rows of small per-axis
+// tap tables instead of MMCV's argmax_y / argmax_x coordinates) and scatters grad_output in its
+// backward.
+//
+// Why a Function rather than composing ATen ops: the composable carriers (gather / take of the
+// arg-max pixels) cost a second element-wise pass in the forward and a transposed-index scatter in
+// the backward, several times the whole op on CPU. Here the backward is one scatter_add per chunk
+// along the [C, B*H*W] channel planes (each channel's scatter stays inside its plane: cache
+// friendly and deterministic on CPU; atomics on CUDA, like MMCV).
+// IWYU pragma: private, include <mmcv/ops/roi_align.hpp> or <mmcv/ops/roi_pool.hpp> instead.
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace mmcv {
+namespace ops {
+namespace detail {
+
+/// Bins of one backward scatter chunk: bounds the [C, n, 4] tap temporaries.
+inline constexpr int64_t kRoiScatterBudget = int64_t{1} << 22;
+
+/// [C, B*H*W] channel-plane gradient -> [B, C, H, W] (contiguous).
+inline at::Tensor roi_planes_to_input(const at::Tensor& planes, at::IntArrayRef input_shape) {
+  return planes.view({input_shape[1], input_shape[0], input_shape[2], input_shape[3]}).transpose(0, 1).contiguous();
+}
+
+/// roi_pool: out = values; d input[b, c, pixel] += d out[c, j] for every (c, j) with routed[c, j],
+/// pixel = index[c, j] (flat b * H * W + y * W + x).
+/// values, index, routed: [C, N] (N bins); index int64 in [0, B*H*W).
+struct RoiPoolRoute : public torch::autograd::Function<RoiPoolRoute> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input, const at::Tensor& values,
+                            const at::Tensor& index, const at::Tensor& routed) {
+    ctx->save_for_backward({index, routed});
+    ctx->saved_data["shape"] = input.sizes().vec();
+    return values;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto shape = ctx->saved_data["shape"].toIntVector();
+    const auto& index = saved[0];
+    const auto g = at::where(saved[1], grads[0], at::zeros({}, grads[0].options()));  // unrouted: add 0 at index 0
+    auto planes = at::zeros({shape[1], shape[0] * shape[2] * shape[3]}, g.options());
+    planes.scatter_add_(1, index, g.contiguous());
+    return {roi_planes_to_input(planes, shape), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+/// 1-D bilinear taps of roi_align's samples along one axis (MMCV's RoI rule), one entry per
+/// (roi, bin row or column, sample): pixel low / high and their weights, already zeroed for a
+/// sample outside [-1, size] (and, on the y axis, for a sample exactly at -1: MMCV's backward takes
+/// argmax_y == -1 to mean "no arg-max"). The 2-D tap weights are products of a y and an x entry.
+struct RoiMaxAxisTable {
+  at::Tensor low, high;      // [R] int64
+  at::Tensor w_low, w_high;  // [R] floating
+};
+
+/// Concatenate the tables of several chunks and append one zero-weight entry (for "no arg-max").
+inline RoiMaxAxisTable roi_max_axis_table_cat(const std::vector<RoiMaxAxisTable>& parts) {
+  std::vector<at::Tensor> lo, hi, wl, wh;
+  for (const auto& p : parts) {  // host-side: one entry per chunk
+    lo.push_back(p.low);
+    hi.push_back(p.high);
+    wl.push_back(p.w_low);
+    wh.push_back(p.w_high);
+  }
+  lo.push_back(at::zeros({1}, lo.front().options()));
+  hi.push_back(at::zeros({1}, hi.front().options()));
+  wl.push_back(at::zeros({1}, wl.front().options()));
+  wh.push_back(at::zeros({1}, wh.front().options()));
+  return {at::cat(lo), at::cat(hi), at::cat(wl), at::cat(wh)};
+}
+
+/// roi_align, max mode: out = values; d input gets d out[c, j] spread over the 4 bilinear taps of
+/// the arg-max sample of bin j, channel c (MMCV's backward), whose 1-D taps are entry ry[c, j] of
+/// the y table and rx[c, j] of the x table (the zero entry when the bin has no arg-max).
+/// values, ry, rx: [C, N]; base: [N] int64 = batch index * H * W.
+struct RoiAlignMaxRoute : public torch::autograd::Function<RoiAlignMaxRoute> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input, const at::Tensor& values,
+                            const at::Tensor& ry, const at::Tensor& rx, const at::Tensor& base, const at::Tensor& y_low,
+                            const at::Tensor& y_high, const at::Tensor& wy_low, const at::Tensor& wy_high,
+                            const at::Tensor& x_low, const at::Tensor& x_high, const at::Tensor& wx_low,
+                            const at::Tensor& wx_high) {
+    ctx->save_for_backward({ry, rx, base, y_low, y_high, wy_low, wy_high, x_low, x_high, wx_low, wx_high});
+    ctx->saved_data["shape"] = input.sizes().vec();
+    return values;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const auto shape = ctx->saved_data["shape"].toIntVector();
+    const int64_t C = shape[1], W = shape[3], N = s[0].size(1);
+    const auto g = grads[0].contiguous();
+    auto planes = at::zeros({C, shape[0] * shape[2] * W}, g.options());
+    const int64_t step = std::max<int64_t>(1, kRoiScatterBudget / std::max<int64_t>(1, C * 4));
+    for (int64_t j0 = 0; j0 < N; j0 += step) {  // host-side: chunks of bins (bounded temporaries)
+      const int64_t n = std::min(step, N - j0);
+      const auto ry = s[0].narrow(1, j0, n), rx = s[1].narrow(1, j0, n);  // [C, n]
+      const auto base = s[2].narrow(0, j0, n).view({1, n});
+      const auto yl = at::take(s[3], ry) * W + base, yh = at::take(s[4], ry) * W + base;
+      const auto xl = at::take(s[7], rx), xh = at::take(s[8], rx);
+      const auto gy_low = g.narrow(1, j0, n) * at::take(s[5], ry).to(g.scalar_type());
+      const auto gy_high = g.narrow(1, j0, n) * at::take(s[6], ry).to(g.scalar_type());
+      const auto wx_low = at::take(s[9], rx).to(g.scalar_type()), wx_high = at::take(s[10], rx).to(g.scalar_type());
+      // MMCV's 4 additions: (y_low, x_low) hy*hx, (y_low, x_high) hy*lx, (y_high, x_low) ly*hx, (y_high, x_high) ly*lx
+      const auto idx = at::stack({yl + xl, yl + xh, yh + xl, yh + xh}, 2).view({C, n * 4});
+      const auto src = at::stack({gy_low * wx_low, gy_low * wx_high, gy_high * wx_low, gy_high * wx_high}, 2);
+      planes.scatter_add_(1, idx, src.view({C, n * 4}));
+    }
+    torch::autograd::variable_list out(13);
+    out[0] = roi_planes_to_input(planes, shape);
+    return out;
+  }
+};
+
+}  // namespace detail
+}  // namespace ops
+}  // namespace mmcv
