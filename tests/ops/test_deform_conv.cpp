@@ -372,7 +372,7 @@ TEST_P(deform_conv2d_test, dcn_taps_equal_bilinear_kdcn) {
   const auto map = at::randn({1, 3, H, W}, f64());
   const auto ref = mmcv::ops::detail::bilinear_sample(map, at::zeros({400}, f64().dtype(at::kLong)), y, x,
                                                       mmcv::ops::detail::BilinearRule::kDcn);  // [400, 3]
-  const auto taps = mmcv::ops::detail::dcn_taps(y, x, H, W);
+  const auto taps = mmcv::ops::detail::dcn_taps(at::stack({y, x}, -1), H, W);
   // Padded as the engine pads: 1 before, 2 after; the four corners are base + {0, 1, Wp, Wp + 1}.
   const auto padded = at::constant_pad_nd(map, {1, 2, 1, 2}, 0).permute({0, 2, 3, 1}).reshape({-1, 3});
   const auto index = taps.base.unsqueeze(-1) + mmcv::ops::detail::dcn_corner_offsets(W + 3, f64().dtype(at::kLong));

@@ -189,34 +189,38 @@ inline DeformConvSpec check_deform_conv_args(const char* op, const at::Tensor& i
 inline constexpr int64_t kPadBefore = 1;
 inline constexpr int64_t kPadAfter = 2;
 
-/// Corner taps of points (y, x) on an H x W map under MMCV's DCN rule, indexed into the map padded
-/// by kPadBefore / kPadAfter zero pixels (Hp = H + 3 rows, Wp = W + 3 columns).
-/// A point is sampled only if -1 < y < H and -1 < x < W (NaN and Inf fail the test, as in MMCV);
-/// its corners outside the map read the zero padding (MMCV's per-corner validity). A point outside
-/// the window gets weight 0 and its block is placed at padding pixel (H + 1, W + 1), so no corner
-/// of it reads a real pixel (a NaN / Inf pixel cannot leak into it, as in MMCV).
+/// Corner taps of points on an H x W map under MMCV's DCN rule, indexed into the map padded by
+/// kPadBefore / kPadAfter zero pixels (Hp = H + 3 rows, Wp = W + 3 columns). `yx` [..., 2] holds
+/// (y, x). A point is sampled only if -1 < y < H and -1 < x < W (NaN and Inf fail the test, as in
+/// MMCV); its corners outside the map read the zero padding (MMCV's per-corner validity). A point
+/// outside the window gets weight 0 and its block is placed at padding pixel (H + 1, W + 1), so no
+/// corner of it reads a real pixel (a NaN / Inf pixel cannot leak into it, as in MMCV).
 /// The four corners of a point are always base, base + 1, base + Wp, base + Wp + 1.
+/// Written with few, [..., 2]-wide operators: each is a parallel region, which matters on a
+/// loaded machine.
 struct DcnTaps {
   at::Tensor base;    ///< [...] int64 flat index (y0 + 1) * Wp + (x0 + 1) of the top-left corner
   at::Tensor weight;  ///< [..., 4] bilinear weights hy*hx, hy*lx, ly*hx, ly*lx (0 outside the window)
-  at::Tensor ly, lx;  ///< [...] fractional parts y - floor(y), x - floor(x) (0 outside the window)
-  at::Tensor inside;  ///< [...] 1 inside the window, 0 outside (coordinate dtype)
+  at::Tensor hl;      ///< [..., 2, 2] (h, l) x (y, x): l = y - floor(y), h = 1 - l (both 0 outside)
 };
 
-inline DcnTaps dcn_taps(const at::Tensor& y, const at::Tensor& x, int64_t H, int64_t W) {
-  const auto in = (y > -1.0) & (y < static_cast<double>(H)) & (x > -1.0) & (x < static_cast<double>(W));
+inline DcnTaps dcn_taps(const at::Tensor& yx, int64_t H, int64_t W) {
+  const auto two = at::arange(2, yx.options());
+  const auto hi = two * static_cast<double>(W - H) + static_cast<double>(H);  // (H, W)
+  const auto in = ((yx > -1.0) & (yx < hi)).all(-1, /*keepdim=*/true);        // [..., 1]
   // Outside the window the coordinates are replaced (at::where, so Inf / NaN never reach the
   // arithmetic or its gradient) by (H, W), whose block starts at padding pixel (H + 1, W + 1).
-  const auto ys = at::where(in, y, at::full({}, static_cast<double>(H), y.options()));
-  const auto xs = at::where(in, x, at::full({}, static_cast<double>(W), x.options()));
-  const auto y0 = ys.floor(), x0 = xs.floor();
+  const auto ys = at::where(in, yx, hi);
+  const auto y0 = ys.floor();
+  const auto inside = in.to(yx.scalar_type());
+  const auto l = (ys - y0) * inside;  // [..., 2]
   DcnTaps t;
-  t.inside = in.to(y.scalar_type());
-  t.ly = (ys - y0) * t.inside, t.lx = (xs - x0) * t.inside;
-  const auto hy = 1 - t.ly, hx = 1 - t.lx;
-  t.weight = at::stack({hy * hx, hy * t.lx, t.ly * hx, t.ly * t.lx}, -1) * t.inside.unsqueeze(-1);
+  t.hl = at::stack({inside - l, l}, -2);  // [..., 2 (h, l), 2 (y, x)]
+  // weight[a, b] = hl[a, y] * hl[b, x]: (hy hx, hy lx, ly hx, ly lx).
+  t.weight = (t.hl.select(-1, 0).unsqueeze(-1) * t.hl.select(-1, 1).unsqueeze(-2)).flatten(-2);
   const int64_t Wp = W + kPadBefore + kPadAfter;
-  t.base = (y0.to(at::kLong) + kPadBefore) * Wp + (x0.to(at::kLong) + kPadBefore);
+  const auto stride = (1 - two.to(at::kLong)) * (Wp - 1) + 1;  // (Wp, 1)
+  t.base = (y0.to(at::kLong) * stride).sum(-1) + kPadBefore * (Wp + 1);
   return t;
 }
 
@@ -226,20 +230,22 @@ inline at::Tensor dcn_corner_offsets(int64_t Wp, const at::TensorOptions& long_o
   return (two.view({2, 1}) * Wp + two).view({4});  // {0, 1, Wp, Wp + 1}
 }
 
-/// Sampling coordinates of every (image, output pixel, deform group, tap): [S, Ho, Wo, dg, K] each.
-/// offset [S, 2 * dg * K, Ho, Wo] holds, per deform group, (dy, dx) pairs per tap (k = i * kw + j).
-inline std::pair<at::Tensor, at::Tensor> dcn_coordinates(const at::Tensor& offset, const DeformConvDims& d,
-                                                         const DeformConvSpec& s) {
+/// Sampling coordinates (y, x) of every (image, output pixel, deform group, tap):
+/// [S, Ho, Wo, dg, K, 2]. offset [S, 2 * dg * K, Ho, Wo] holds, per deform group, (dy, dx) pairs
+/// per tap (k = i * kw + j).
+inline at::Tensor dcn_coordinates(const at::Tensor& offset, const DeformConvDims& d, const DeformConvSpec& s) {
   const int64_t S = offset.size(0), dg = s.deform_groups;
   const auto opts = offset.options();
   const auto off = offset.reshape({S, dg, d.K, 2, d.Ho, d.Wo}).permute({0, 4, 5, 1, 2, 3});  // [S, Ho, Wo, dg, K, 2]
+  // Regular grid: (ho * stride_h - pad_h + i * dil_h, wo * stride_w - pad_w + j * dil_w), [Ho, Wo, 1, K, 2].
   const auto ki = at::arange(d.kh, opts).mul_(static_cast<double>(s.dil_h)).view({d.kh, 1}).expand({d.kh, d.kw});
   const auto kj = at::arange(d.kw, opts).mul_(static_cast<double>(s.dil_w)).view({1, d.kw}).expand({d.kh, d.kw});
   const auto hy = at::arange(d.Ho, opts).mul_(static_cast<double>(s.stride_h)).sub_(static_cast<double>(s.pad_h));
   const auto wx = at::arange(d.Wo, opts).mul_(static_cast<double>(s.stride_w)).sub_(static_cast<double>(s.pad_w));
-  const auto base_y = hy.view({d.Ho, 1, 1, 1}) + ki.reshape({1, 1, 1, d.K});  // [Ho, 1, 1, K]
-  const auto base_x = wx.view({d.Wo, 1, 1}) + kj.reshape({1, 1, d.K});        // [Wo, 1, K]
-  return {off.select(-1, 0) + base_y, off.select(-1, 1) + base_x};
+  const auto gy = (hy.view({d.Ho, 1, 1}) + ki.reshape({1, 1, d.K})).expand({d.Ho, d.Wo, d.K});
+  const auto gx = (wx.view({1, d.Wo, 1}) + kj.reshape({1, 1, d.K})).expand({d.Ho, d.Wo, d.K});
+  const auto grid = at::stack({gy, gx}, -1).unsqueeze(2);  // [Ho, Wo, 1, K, 2]
+  return off + grid;
 }
 
 /// Everything one chunk needs to gather its columns. A "bag" is one (image, output pixel, channel
@@ -251,7 +257,7 @@ struct DcnChunkPlan {
   at::Tensor psw;          ///< [4 * M] corner weights, mask folded in
   at::Tensor bag_offsets;  ///< [M] = 0, 4, 8, ...
   at::Tensor mask_pts;     ///< [S, Ho, Wo, dg, K] mask (undefined without mask)
-  DcnTaps taps;            ///< [S, Ho, Wo, dg, K(, 4)]
+  DcnTaps taps;            ///< [S, Ho, Wo, dg, K, ...]
   int64_t Hp = 0, Wp = 0;  ///< padded map size
 };
 
@@ -264,8 +270,7 @@ inline DcnChunkPlan dcn_plan(const at::Tensor& input, const at::Tensor& offset, 
   padded.narrow(1, kPadBefore, d.H).narrow(2, kPadBefore, d.W).copy_(input.permute({0, 2, 3, 1}));
   p.rows = padded.view({S * p.Hp * p.Wp * d.L, d.Cl});
 
-  const auto yx = dcn_coordinates(offset, d, s);
-  p.taps = dcn_taps(yx.first, yx.second, d.H, d.W);
+  p.taps = dcn_taps(dcn_coordinates(offset, d, s), d.H, d.W);
   auto w = p.taps.weight;  // [S, Ho, Wo, dg, K, 4]
   if (mask.defined()) {
     p.mask_pts = mask.reshape({S, dg, d.K, d.Ho, d.Wo}).permute({0, 3, 4, 1, 2});  // [S, Ho, Wo, dg, K]
@@ -417,11 +422,13 @@ inline std::array<at::Tensor, 5> deform_conv_backward_impl(const at::Tensor& gra
       }
       if (needs[1]) {
         if (plan.mask_pts.defined()) dpsw = dpsw * plan.mask_pts.unsqueeze(-1);
-        const auto d0 = dpsw.select(-1, 0), d1 = dpsw.select(-1, 1), d2 = dpsw.select(-1, 2), d3 = dpsw.select(-1, 3);
-        const auto hy = 1 - t.ly, hx = 1 - t.lx;
-        // d w / d y = (-hx, -lx, hx, lx), d w / d x = (-hy, hy, -ly, ly), zero outside the window.
-        const auto gy = (hx * (d2 - d0) + t.lx * (d3 - d1)) * t.inside;
-        const auto gx = (hy * (d1 - d0) + t.ly * (d3 - d2)) * t.inside;
+        // weight[a, b] = hl[a, y] * hl[b, x] with d h / d t = -1, d l / d t = +1 inside the window
+        // (h = l = 0 outside, so the gradient is 0 there, MMCV's convention):
+        //   d / dy = sum_b (D[1, b] - D[0, b]) hl[b, x],  d / dx = sum_a (D[a, 1] - D[a, 0]) hl[a, y].
+        const auto D = dpsw.view({S, d.Ho, d.Wo, dg, d.K, 2, 2});
+        const auto& hl = t.hl;  // [S, Ho, Wo, dg, K, 2, 2]
+        const auto gy = ((D.select(-2, 1) - D.select(-2, 0)) * hl.select(-1, 1)).sum(-1);
+        const auto gx = ((D.select(-1, 1) - D.select(-1, 0)) * hl.select(-1, 0)).sum(-1);
         const auto goff = at::stack({gy, gx}, -1);  // [S, Ho, Wo, dg, K, 2]
         g[1].narrow(0, s0, S).copy_(goff.permute({0, 3, 4, 5, 1, 2}).reshape({S, 2 * dg * d.K, d.Ho, d.Wo}));
       }
