@@ -378,11 +378,13 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
 ///       empty RoI, gives -10000); NaN samples are skipped as MMCV's `>` skips them.
 /// @note Gradients flow to `input` only (rois are treated as constants, like MMCV). Average mode:
 ///       each sample's gradient spread over its 4 taps / count. Max mode: the gradient goes to the
-///       4 bilinear neighbours of the first maximal sample (iy outer, ix inner), as MMCV's backward.
+///       4 bilinear neighbours of the first maximal sample (iy outer, ix inner), as MMCV's backward,
+///       and nowhere when that sample lies exactly at y = -1 (MMCV's argmax_y sentinel).
+/// @note Non-finite values in `input` propagate as in MMCV's CPU kernel (weight-0 taps are read).
 /// @note Synchronises with the device a few times per call (rois validation, chunk planning, one
-///       count per chunk of RoIs). Memory: the output plus O(chunk) intermediates — chunks of RoIs
-///       hold at most ~4M padded taps (avg) or sampled values (max; 4M x C... see docs) — never
-///       O(K * H * W) or O(taps * C) for avg.
+///       count per chunk of RoIs, a NaN / corner scan). Memory: the output, a channels-last copy of
+///       the map, and per chunk of RoIs at most ~4M padded taps (avg) or ~4M sampled values
+///       (max: bins x samples x C); never O(K * H * W), and average pooling never holds taps x C.
 /// Example:
 ///   auto feats = at::randn({2, 256, 100, 152});
 ///   auto rois = at::tensor({0., 16., 24., 200., 180.}).view({1, 5});
