@@ -264,12 +264,16 @@ inline std::pair<at::Tensor, at::Tensor> soft_nms_rounds(const at::Tensor& packe
   at::Tensor s = scores;                                                       // [L]
   at::Tensor ids = at::arange(scores.size(0), scores.options().dtype(at::kLong));  // [L]
   std::vector<at::Tensor> picked_ids, picked_scores;
+  const int64_t threads = at::get_num_threads();
   const auto steps = at::arange(block, scores.options().dtype(at::kLong));
   const auto lower = at::le(steps.unsqueeze(0), steps.unsqueeze(1));  // [block, block]: q <= k (no tril: it
                                                                        // always opens an OpenMP region)
   while (s.size(0) > 0) {  // host-side: one round per block of picks, one count read each
     const int64_t n = s.size(0);
-    const int64_t b = std::min(block, n);
+    // With several intra-op threads, shrink the round (down to 4 candidates) so that its largest
+    // op, [4, b, n], stays under ATen's parallel grain and runs inline (see nms_pairs_per_call).
+    const int64_t inline_b = n > 0 ? 8191 / n : block;
+    const int64_t b = std::min(n, threads > 1 && inline_b >= 4 ? std::min(block, inline_b) : block);
     const auto top = at::topk(s, b);                      // candidates by current score
     const auto& cand = std::get<1>(top);                  // [b]
     const auto w = soft_nms_weight(nms_packed_iou(live.index_select(1, cand), live, off), iou_threshold, sigma,
