@@ -178,6 +178,17 @@ std::pair<std::vector<int64_t>, std::vector<std::vector<T>>> loop_soft_nms(const
 
 at::Tensor long_tensor(const std::vector<int64_t>& v) { return at::tensor(v, at::kLong); }
 
+at::Tensor flatten_groups(const std::vector<at::Tensor>& groups, at::Tensor* sizes) {
+  std::vector<int64_t> sz;
+  std::vector<at::Tensor> cpu;
+  for (const auto& g : groups) {
+    sz.push_back(g.numel());
+    cpu.push_back(g.cpu());
+  }
+  *sizes = long_tensor(sz);
+  return cpu.empty() ? at::empty({0}, at::kLong) : at::cat(cpu);
+}
+
 // Random boxes with deliberate hazards: clusters (many overlaps), exact duplicates, zero-area boxes.
 at::Tensor hazard_boxes(int64_t n, at::TensorOptions opt, double spread = 60.0) {
   auto cpu = opt.device(at::kCPU);
@@ -248,6 +259,51 @@ TEST_P(nms_test, matches_loop_reference_float32_and_float64) {
       }
     }
   }
+}
+
+TEST_P(nms_test, both_iou_plans_agree_bit_for_bit) {
+  // The single-threaded (packed [4, T, K]) and multi-threaded ([T, K] ops only) IoU forms.
+  for (auto dtype : {at::kFloat, at::kDouble}) {
+    for (int64_t offset : {0, 1}) {
+      auto opt = at::TensorOptions().dtype(dtype).device(device());
+      auto boxes = hazard_boxes(300, opt, 60.0);
+      const auto prep = mmcv::ops::detail::nms_prepare("nms", boxes, "boxes", at::Tensor(), "scores",
+                                                       static_cast<double>(offset));
+      const auto a = prep.packed.narrow(1, 0, 64);
+      const auto packed = mmcv::ops::detail::nms_packed_iou(a, prep.packed, static_cast<double>(offset));
+      const auto inline_ops = mmcv::ops::detail::nms_packed_iou_inline(a, prep.packed, static_cast<double>(offset));
+      EXPECT_TRUE(at::equal(packed.isnan(), inline_ops.isnan()));
+      EXPECT_TRUE(at::equal(packed.nan_to_num(-1.0), inline_ops.nan_to_num(-1.0)));
+    }
+  }
+}
+
+TEST_P(nms_test, same_results_with_several_intra_op_threads) {
+  // With > 1 ATen thread nms / nms_match use the inline IoU plan and smaller calls.
+  auto boxes = hazard_boxes(2000, f32(), 300.0);
+  auto scores = tied_scores(2000, f32());
+  auto dets = at::cat({boxes, scores.unsqueeze(1)}, 1);
+  const int saved = at::get_num_threads();
+  at::set_num_threads(1);
+  const auto one = std::get<1>(mmcv::ops::nms(boxes, scores, 0.5, 1)).cpu();
+  at::Tensor one_sizes;
+  const auto one_groups = flatten_groups(mmcv::ops::nms_match(dets, 0.5), &one_sizes);
+  at::set_num_threads(2);
+  EXPECT_TRUE(mmcv::ops::detail::nms_iou_plan().inline_ops);
+  const auto two = std::get<1>(mmcv::ops::nms(boxes, scores, 0.5, 1)).cpu();
+  at::Tensor two_sizes;
+  const auto two_groups = flatten_groups(mmcv::ops::nms_match(dets, 0.5), &two_sizes);
+  auto soft_boxes = boxes.narrow(0, 8, 1500);  // no degenerate rows: the round path
+  auto soft_scores = at::rand({1500}, f32().device(at::kCPU)).to(device());
+  const auto si = std::get<1>(mmcv::ops::soft_nms(soft_boxes, soft_scores)).cpu();
+  at::set_num_threads(1);
+  const auto si1 = std::get<1>(mmcv::ops::soft_nms(soft_boxes, soft_scores)).cpu();
+  at::set_num_threads(saved);
+  EXPECT_ALLEQUAL(si, si1);
+  EXPECT_ALLEQUAL(two, one);
+  EXPECT_ALLEQUAL(one, long_tensor(loop_nms<float>(boxes, scores, 0.5, 1)));
+  EXPECT_ALLEQUAL(two_groups, one_groups);
+  EXPECT_ALLEQUAL(two_sizes, one_sizes);
 }
 
 TEST_P(nms_test, score_threshold_and_max_num_follow_mmcv) {
@@ -568,16 +624,6 @@ TEST_P(nms_test, soft_nms_empty_and_bad_inputs) {
 // nms_match
 // =============================================================================================
 
-at::Tensor flatten_groups(const std::vector<at::Tensor>& groups, at::Tensor* sizes) {
-  std::vector<int64_t> sz;
-  std::vector<at::Tensor> cpu;
-  for (const auto& g : groups) {
-    sz.push_back(g.numel());
-    cpu.push_back(g.cpu());
-  }
-  *sizes = long_tensor(sz);
-  return cpu.empty() ? at::empty({0}, at::kLong) : at::cat(cpu);
-}
 
 TEST_P(nms_test, nms_match_matches_mmcv_reference) {
   const auto names = mmcv_test::cases_for_op("nms_match");

@@ -86,12 +86,37 @@ inline at::Tensor nms_packed_iou(const at::Tensor& a, const at::Tensor& b, doubl
 
 /// Tile size of the axis-aligned NMS driver, chosen by measurement (docs/performance.md).
 inline constexpr int64_t kNmsTile = 64;
-/// IoU pairs per driver call for axis-aligned boxes: 2^15 single-threaded (cache-sized
-/// temporaries); with more intra-op threads, 8191, so that every elementwise op (at most
-/// [4, pairs] elements) stays under ATen's parallel grain (32768) and runs inline. An OpenMP
-/// fork/join per ~100 us op costs more than it saves, and stalls badly on a busy machine
+/// Same values as nms_packed_iou (bit for bit), computed with [T, K] ops only: with T * K <
+/// 32768 every op stays under ATen's parallel grain and runs inline (no OpenMP region).
+inline at::Tensor nms_packed_iou_inline(const at::Tensor& a, const at::Tensor& b, double offset) {
+  const auto side = [&](int64_t lo, int64_t hi) {  // -(min(x2) - max(x1) + offset), clamped at 0
+    auto s = at::maximum(a.select(0, lo).unsqueeze(1), b.select(0, lo).unsqueeze(0));     // max(x1)  [T, K]
+    s.add_(at::maximum(a.select(0, hi).unsqueeze(1), b.select(0, hi).unsqueeze(0)));       // -min(x2)
+    if (offset != 0) s.sub_(offset);
+    return s.clamp_max_(0);
+  };
+  auto inter = side(0, 2).mul_(side(1, 3));                                                // [T, K]
+  auto uni = at::add(a.select(0, 4).unsqueeze(1), b.select(0, 4).unsqueeze(0));
+  uni.sub_(inter);
+  return inter.div_(uni);
+}
+
+/// How the axis-aligned driver computes IoUs. Single-threaded: nms_packed_iou on up to 2^15
+/// pairs per call (fewest ops, cache-sized temporaries). With several intra-op threads:
+/// nms_packed_iou_inline on up to 32767 pairs, so no op opens an OpenMP region: a fork/join per
+/// ~100 us op costs more than it saves, and stalls for a scheduler slice on a busy machine
 /// (measured: docs/performance.md).
-inline int64_t nms_pairs_per_call() { return at::get_num_threads() > 1 ? 8191 : int64_t{1} << 15; }
+struct NmsIouPlan {
+  bool inline_ops;
+  int64_t pairs_per_call;
+};
+inline NmsIouPlan nms_iou_plan() {
+  return at::get_num_threads() > 1 ? NmsIouPlan{true, 32767} : NmsIouPlan{false, int64_t{1} << 15};
+}
+inline at::Tensor nms_iou(const NmsIouPlan& plan, const at::Tensor& a, const at::Tensor& b, double offset) {
+  return plan.inline_ops ? nms_packed_iou_inline(a, b, offset) : nms_packed_iou(a, b, offset);
+}
+
 /// Candidates per soft_nms round, chosen by measurement (docs/performance.md).
 inline constexpr int64_t kSoftNmsBlock = 12;
 
@@ -157,13 +182,14 @@ inline at::Tensor nms_keep(const at::Tensor& packed, const at::Tensor& scores, d
     NmsDriverOptions opts;
     opts.tile = kNmsTile;
     opts.box_dim = 1;
-    opts.max_pairs_per_call = nms_pairs_per_call();
+    const auto plan = nms_iou_plan();
+    opts.max_pairs_per_call = plan.pairs_per_call;
     opts.max_keep = max_num;
     opts.nan_columns_never_suppressed = fast_reduction;
     const double off = static_cast<double>(offset);
     const auto r = greedy_nms(
         packed.index_select(1, order),
-        [off](const at::Tensor& a, const at::Tensor& b) { return nms_packed_iou(a, b, off); },
+        [off, plan](const at::Tensor& a, const at::Tensor& b) { return nms_iou(plan, a, b, off); },
         static_cast<float>(iou_threshold), NmsCompare::kGreater, opts);
     keep = order.index_select(0, r.keep);
   }
@@ -271,7 +297,7 @@ inline std::pair<at::Tensor, at::Tensor> soft_nms_rounds(const at::Tensor& packe
   while (s.size(0) > 0) {  // host-side: one round per block of picks, one count read each
     const int64_t n = s.size(0);
     // With several intra-op threads, shrink the round (down to 4 candidates) so that its largest
-    // op, [4, b, n], stays under ATen's parallel grain and runs inline (see nms_pairs_per_call).
+    // op, [4, b, n], stays under ATen's parallel grain and runs inline (see nms_iou_plan).
     const int64_t inline_b = n > 0 ? 8191 / n : block;
     const int64_t b = std::min(n, threads > 1 && inline_b >= 4 ? std::min(block, inline_b) : block);
     const auto top = at::topk(s, b);                      // candidates by current score
@@ -486,11 +512,12 @@ inline std::vector<at::Tensor> nms_match(const at::Tensor& dets, double iou_thre
     detail::NmsDriverOptions opts;
     opts.tile = detail::kNmsTile;
     opts.box_dim = 1;
-    opts.max_pairs_per_call = detail::nms_pairs_per_call();
+    const auto plan = detail::nms_iou_plan();
+    opts.max_pairs_per_call = plan.pairs_per_call;
     opts.want_groups = true;
     const auto r = detail::greedy_nms(
         prep.packed.index_select(1, order),
-        [](const at::Tensor& a, const at::Tensor& b) { return detail::nms_packed_iou(a, b, 0.0); },
+        [plan](const at::Tensor& a, const at::Tensor& b) { return detail::nms_iou(plan, a, b, 0.0); },
         static_cast<float>(iou_threshold), detail::NmsCompare::kGreaterEqual, opts);
     // A stable sort of the owners lists each group (kept box first) in kept order.
     const auto by_group = std::get<1>(r.owner.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));
