@@ -275,6 +275,22 @@ TEST_P(deform_conv2d_test, casts_to_offset_dtype_like_mmcv) {
   EXPECT_ALLCLOSE(call(p, int_in, p.offset, p.weight), call(p, int_in.to(at::kDouble), p.offset, p.weight));
 }
 
+TEST_P(deform_conv2d_test, half_precision_off_cpu) {
+  // float16 / bfloat16 run where ATen supports the calls (CUDA); CPU rejects them by name (above).
+  if (device().is_cpu()) GTEST_SKIP() << "half precision is a CUDA feature here";
+  auto p = random_problem(f32(), 2, 8, 9, 9, 8, 3, 3, {1, 1, 1, 1, 1, 1, 2, 2});
+  const auto ref = call(p, p.input, p.offset, p.weight);
+  for (const auto dt : {at::kHalf, at::kBFloat16}) {
+    auto input = leaf(p.input.to(dt)), offset = leaf(p.offset.to(dt)), weight = leaf(p.weight.to(dt));
+    const auto out = call(p, input, offset, weight);
+    EXPECT_EQ(out.scalar_type(), dt);
+    // bfloat16 keeps 8 bits of mantissa: sums of 72 products need a looser bound than tol_for.
+    EXPECT_ALLCLOSE(out, ref, dt == at::kHalf ? mmcv_test::tol_for(dt) : mmcv_test::Tol{5e-2, 1e-1});
+    const auto g = mmcv_test::vjp(out, at::ones_like(out), {input, offset, weight});
+    for (const auto& t : g) EXPECT_TRUE(at::isfinite(t.to(at::kFloat)).all().item<bool>());
+  }
+}
+
 TEST_P(deform_conv2d_test, non_contiguous_inputs) {
   auto p = random_problem(f32(), 2, 4, 6, 7, 4, 3, 3, {1, 1, 1, 1, 1, 1, 1, 1});
   const auto ref = call(p, p.input, p.offset, p.weight);
