@@ -11,6 +11,7 @@
 #include <mmcv/ops/detail/roi.hpp>
 #include <mmcv/ops/detail/roi_autograd.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -39,6 +40,10 @@ struct RoiAlignGeometry {
 
   RoiAlignGeometry slice(int64_t begin, int64_t end) const {
     auto s = [&](const at::Tensor& t) { return t.slice(0, begin, end); };
+    return {s(batch), s(start_h), s(start_w), s(roi_h), s(roi_w), s(bin_h), s(bin_w), s(grid_h), s(grid_w)};
+  }
+  RoiAlignGeometry index_select(const at::Tensor& idx) const {
+    auto s = [&](const at::Tensor& t) { return t.index_select(0, idx); };
     return {s(batch), s(start_h), s(start_w), s(roi_h), s(roi_w), s(bin_h), s(bin_w), s(grid_h), s(grid_w)};
   }
 };
@@ -182,7 +187,10 @@ inline at::Tensor roi_align_avg_chunk(const at::Tensor& rows, const RoiAlignGeom
     w = at::cat({w, at::zeros({Kc, PH, PW, 1}, w.options())}, 3);
     mask = at::cat({mask, out_bin}, 3);
   }
-  const auto counts = mask.sum(3).view({-1});
+  // Taps per bin = rows read x columns read (+ the corner tap): no reduction over the padded taps.
+  auto counts = ay.read.sum(2).view({Kc, PH, 1}) * ax.read.sum(2).view({Kc, 1, PW});
+  if (corner_taps) counts = counts + mask.select(3, Ly * Lx);
+  counts = counts.view({-1});
   const auto offsets = counts.cumsum(0) - counts;
   // masked_select sizes its result from the mask: one device sync per chunk.
   return std::get<0>(at::embedding_bag(rows, idx.masked_select(mask), offsets, /*scale_grad_by_freq=*/false,
@@ -279,10 +287,10 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
                                1)
                          .cpu();  // host-side: one sync for chunk planning and the size check
   const auto acc = stats.accessor<int64_t, 2>();
-  std::vector<std::array<int64_t, 4>> sizes(static_cast<size_t>(K));
+  std::vector<std::array<int64_t, 4>> sizes0(static_cast<size_t>(K));
   bool any_negative = false;
   for (int64_t k = 0; k < K; ++k) {  // host-side: copy K small per-RoI counts for planning
-    sizes[static_cast<size_t>(k)] = {acc[k][0], acc[k][1], acc[k][2], acc[k][3]};
+    sizes0[static_cast<size_t>(k)] = {acc[k][0], acc[k][1], acc[k][2], acc[k][3]};
     any_negative = any_negative || acc[k][4] != 0;
   }
   if (any_negative) {
@@ -303,10 +311,34 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
     if (max_mode) return n * PH * PW * gh * gw * (C + 8);
     return n * (PH * PW * m[2] * m[3] + PH * gh * m[2] + PW * gw * m[3]);
   };
+  // Process the RoIs sorted by their own cost so that each chunk pads to a tight maximum (with
+  // sampling_ratio = 0 RoI sizes vary by orders of magnitude); the output order is restored below.
+  std::vector<int64_t> order(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) order[static_cast<size_t>(k)] = k;  // host-side: RoI order for planning
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return cost(1, sizes0[static_cast<size_t>(a)]) < cost(1, sizes0[static_cast<size_t>(b)]);
+  });
+  bool identity = true;
+  std::vector<std::array<int64_t, 4>> sizes(static_cast<size_t>(K));
+  std::vector<int64_t> inverse(static_cast<size_t>(K));
+  for (int64_t i = 0; i < K; ++i) {  // host-side: permuted planning copy
+    const auto k = order[static_cast<size_t>(i)];
+    sizes[static_cast<size_t>(i)] = sizes0[static_cast<size_t>(k)];
+    inverse[static_cast<size_t>(k)] = i;
+    identity = identity && k == i;
+  }
+  const auto lopt = g.batch.options();
+  const auto gs = identity ? g : g.index_select(at::tensor(order, at::kLong).to(lopt.device()));
+  // [K * PH * PW, X] rows in sorted RoI order -> natural order (row blocks of one RoI are moved whole).
+  const auto unsort = [&](const at::Tensor& t) {
+    if (identity) return t;
+    const auto blocks = t.reshape({K, -1}).index_select(0, at::tensor(inverse, at::kLong).to(lopt.device()));
+    return blocks.view(t.sizes());
+  };
   std::vector<at::Tensor> outs, rys, rxs;
   std::vector<RoiMaxAxisTable> ytabs, xtabs;
   int64_t y_rows = 0, x_rows = 0;
-  for (const auto& ch : plan_roi_chunks(sizes, kRoiChunkBudget, cost)) {  // host-side: loop over RoI chunks
+  for (const auto& ch : plan_sorted_roi_chunks(sizes, kRoiChunkBudget, cost)) {  // host-side: loop over RoI chunks
     int64_t Gh = 1, Gw = 1, Ly = 1, Lx = 1;
     for (int64_t k = ch.first; k < ch.second; ++k) {  // host-side: chunk maxima from the planning copy
       const auto& s = sizes[static_cast<size_t>(k)];
@@ -315,7 +347,7 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
       Ly = std::max(Ly, s[2]);
       Lx = std::max(Lx, s[3]);
     }
-    const auto gc = g.slice(ch.first, ch.second);
+    const auto gc = gs.slice(ch.first, ch.second);
     if (!max_mode) {
       outs.push_back(roi_align_avg_chunk(rows, gc, H, W, PH, PW, Gh, Gw, Ly, Lx, corner_taps));
       continue;
@@ -332,7 +364,7 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
     xtabs.push_back(r.x_taps);
   }
   const auto cat = [](const std::vector<at::Tensor>& v) { return v.size() == 1 ? v.front() : at::cat(v, 0); };
-  if (!need_grad) return cat(outs).view({K, PH, PW, C}).permute({0, 3, 1, 2}).contiguous();
+  if (!need_grad) return unsort(cat(outs)).view({K, PH, PW, C}).permute({0, 3, 1, 2}).contiguous();
   // Max mode with a gradient: RoiAlignMaxRoute works in the [C, K*PH*PW] layout of the channel
   // planes its backward scatters into.
   const auto ytab = roi_max_axis_table_cat(ytabs), xtab = roi_max_axis_table_cat(xtabs);  // + a zero entry
@@ -340,8 +372,8 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
     return at::where(r < 0, at::full({}, zero_row, r.options()), r).t().contiguous();
   };
   const auto base = (g.batch * (H * W)).view({K, 1}).expand({K, PH * PW}).reshape({-1});
-  const auto out = RoiAlignMaxRoute::apply(input, cat(outs).t().contiguous(), to_rows(cat(rys), y_rows),
-                                           to_rows(cat(rxs), x_rows), base, ytab.low, ytab.high, ytab.w_low,
+  const auto out = RoiAlignMaxRoute::apply(input, unsort(cat(outs)).t().contiguous(), to_rows(unsort(cat(rys)), y_rows),
+                                           to_rows(unsort(cat(rxs)), x_rows), base, ytab.low, ytab.high, ytab.w_low,
                                            ytab.w_high, xtab.low, xtab.high, xtab.w_low, xtab.w_high);  // [C, K*PH*PW]
   return out.view({C, K, PH, PW}).permute({1, 0, 2, 3}).contiguous();
 }

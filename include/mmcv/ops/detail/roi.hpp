@@ -110,6 +110,36 @@ std::vector<std::pair<int64_t, int64_t>> plan_roi_chunks(const std::vector<std::
   return chunks;
 }
 
+/// Like plan_roi_chunks, for RoIs sorted by size (ascending): a chunk also stops growing when
+/// padding every RoI to the chunk's maxima would cost more than `max_waste` times the RoIs' own
+/// costs (unless the whole chunk is still below budget / 16), so chunks pad tightly.
+template <size_t N, typename Cost>
+std::vector<std::pair<int64_t, int64_t>> plan_sorted_roi_chunks(const std::vector<std::array<int64_t, N>>& sizes,
+                                                                int64_t budget, Cost&& cost, double max_waste = 1.5) {
+  std::vector<std::pair<int64_t, int64_t>> chunks;
+  const int64_t K = static_cast<int64_t>(sizes.size());
+  int64_t begin = 0;
+  while (begin < K) {  // host-side: chunk planning over per-RoI sizes (bounds memory and padding)
+    std::array<int64_t, N> mx = sizes[static_cast<size_t>(begin)];
+    int64_t own = cost(1, mx);
+    int64_t end = begin + 1;
+    while (end < K) {
+      const auto& next_size = sizes[static_cast<size_t>(end)];
+      std::array<int64_t, N> next = mx;
+      for (size_t d = 0; d < N; ++d) next[d] = std::max(next[d], next_size[d]);
+      const int64_t padded = cost(end + 1 - begin, next), own_next = own + cost(1, next_size);
+      if (padded > budget) break;
+      if (padded > budget / 16 && static_cast<double>(padded) > max_waste * static_cast<double>(own_next)) break;
+      mx = next;
+      own = own_next;
+      ++end;
+    }
+    chunks.emplace_back(begin, end);
+    begin = end;
+  }
+  return chunks;
+}
+
 }  // namespace detail
 }  // namespace ops
 }  // namespace mmcv
