@@ -215,6 +215,21 @@ TEST_P(deform_conv2d_test, gradients_only_where_required) {
   EXPECT_ALLCLOSE(gi[0], g_all[0]);
 }
 
+TEST_P(deform_conv2d_test, inference_mode_and_no_grad) {
+  auto p = random_problem(f32(), 2, 4, 6, 6, 4, 3, 3, {1, 1, 1, 1, 1, 1, 1, 1});
+  const auto ref = call(p, p.input, p.offset, p.weight);
+  {
+    c10::InferenceMode guard;
+    const auto out = call(p, p.input.clone(), p.offset.clone(), p.weight.clone());
+    EXPECT_TRUE(out.is_inference());
+    EXPECT_ALLEQUAL(out, ref);
+  }
+  at::NoGradGuard no_grad;
+  const auto out = call(p, leaf(p.input), leaf(p.offset), leaf(p.weight));
+  EXPECT_FALSE(out.requires_grad());
+  EXPECT_ALLEQUAL(out, ref);
+}
+
 TEST_P(deform_conv2d_test, double_backward_is_refused) {
   auto p = random_problem(f64(), 1, 2, 5, 5, 2, 3, 3, {1, 1, 1, 1, 1, 1, 1, 1});
   auto input = leaf(p.input), offset = leaf(p.offset), weight = leaf(p.weight);
