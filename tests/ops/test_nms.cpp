@@ -483,7 +483,7 @@ TEST_P(nms_test, soft_nms_matches_mmcv_reference) {
 
 TEST_P(nms_test, soft_nms_matches_loop_reference) {
   for (auto dtype : {at::kFloat, at::kDouble}) {
-    for (int64_t n : {1, 2, 9, 80, 250}) {
+    for (int64_t n : {1, 2, 9, 150}) {
       for (bool ties : {false, true}) {
         auto opt = at::TensorOptions().dtype(dtype).device(device());
         auto boxes = hazard_boxes(n, opt, 50.0);
@@ -522,14 +522,14 @@ TEST_P(nms_test, soft_nms_matches_loop_reference) {
 // through soft_nms and by calling the round routine directly (so the test proves it is taken).
 TEST_P(nms_test, soft_nms_round_path_matches_loop_reference) {
   for (auto dtype : {at::kFloat, at::kDouble}) {
-    for (int64_t n : {1, 3, 40, 300}) {
+    for (int64_t n : {1, 3, 150}) {
       auto opt = at::TensorOptions().dtype(dtype).device(device());
       auto xy = at::rand({n, 2}, opt.device(at::kCPU)) * 80.0;
       auto boxes = at::cat({xy, xy + at::rand({n, 2}, opt.device(at::kCPU)) * 30.0 + 1.0}, 1).to(device());
       auto scores = at::rand({n}, opt.device(at::kCPU)).to(device());
       for (const std::string method : {"naive", "linear", "gaussian"}) {
         for (double thr : {0.0, 0.3, 0.7}) {
-          for (double min_score : {0.0, 1e-3, 0.2}) {
+          for (double min_score : {0.0, 0.2}) {
             for (int64_t offset : {0, 1}) {
               SCOPED_TRACE(testing::Message() << dtype << " n=" << n << " " << method << " thr=" << thr
                                               << " min_score=" << min_score << " offset=" << offset);
