@@ -123,14 +123,16 @@ int main(int argc, char** argv) {
       if (r.agree.rfind("MISMATCH", 0) == 0 || r.agree.rfind("bench", 0) == 0) ++failures;
       const int max_runs = smoke ? 1 : 1000;
       const Tensors Bd = mmcv_rel::to_device(B, dev);
-      r.ours = fmt(time_ms([&] { (void)s.call(Bd); }, dev, smoke ? 0 : min_time, max_runs));
-      if (!dev.is_cpu()) r.cpu = fmt(time_ms([&] { (void)s.call(B); }, at::kCPU, smoke ? 0 : min_time, max_runs));
+      const Call& timed = s.bench_call ? s.bench_call : s.call;
+      r.ours = fmt(time_ms([&] { (void)timed(Bd); }, dev, smoke ? 0 : min_time, max_runs));
+      if (!dev.is_cpu()) r.cpu = fmt(time_ms([&] { (void)timed(B); }, at::kCPU, smoke ? 0 : min_time, max_runs));
       if (s.peer && tv.available()) {
         try {
           r.peer = fmt(time_ms([&] { (void)s.peer(Bd); }, dev, smoke ? 0 : min_time, max_runs));
         } catch (const std::exception& e) {
           r.peer = "error";
-          std::cerr << name << ": peer failed: " << e.what() << "\n";
+          const std::string what = e.what();
+          std::cerr << name << ": peer failed: " << what.substr(0, what.find('\n')) << "\n";
         }
       }
     } catch (const std::exception& e) {

@@ -448,7 +448,7 @@ void run_concurrency(const OpSpec& s) {
                                                    << " differs between two single-thread calls";
   }
   const int threads = static_cast<int>(env_int("MMCV_OPS_STRESS_THREADS", 8));
-  const int iters = static_cast<int>(env_int("MMCV_OPS_STRESS_ITERS", 40));
+  const int iters = static_cast<int>(env_int("MMCV_OPS_STRESS_ITERS", 24));
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
   std::atomic<int64_t> calls{0};

@@ -188,6 +188,7 @@ struct OpSpec {
   // Timing table (scripts/cuda_check.sh): larger inputs, and a peer computing the same thing
   // (torchvision through the dispatcher) if one exists. `peer_name` labels the peer column.
   std::function<Tensors()> bench_inputs;
+  Call bench_call;  // the timed call (forward only, same parameters as `peer`); default: `call`
   Call peer;
   std::string peer_name;
 };

@@ -239,11 +239,12 @@ OpSpec dcn_spec(bool modulated) {
     }
     return b;
   };
+  s.bench_call = [modulated](const Tensors& b) { return Tensors{call_fixed(b, modulated)}; };
   // torchvision::deform_conv2d(input, weight, offset, mask, bias, stride_h, stride_w, pad_h, pad_w,
   //                            dilation_h, dilation_w, groups, offset_groups, use_mask)
   s.peer = [modulated](const Tensors& b) {
     auto& tv = mmcv_bench::Torchvision::get();
-    const auto mask = modulated ? b[3] : at::zeros({0}, b[0].options());
+    const auto mask = modulated ? b[3] : at::zeros({b[0].size(0), 1}, b[0].options());  // torchvision's "no mask"
     const auto bias = modulated ? b[4] : at::zeros({b[2].size(0)}, b[0].options());
     return Tensors{tv.op<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                     const at::Tensor&, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,

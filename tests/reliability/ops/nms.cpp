@@ -417,6 +417,7 @@ MMCV_RELIABILITY_OP(nms) {
   s.property_cases = 3000;
   nonfinite_rows(s, [](const at::Tensor& b, const at::Tensor& sc) { mmcv::ops::nms(b, sc, 0.5); }, "nms", true);
   s.bench_inputs = [] { return fixed_boxes_scores(32, 2000); };
+  s.bench_call = [](const Tensors& x) { return Tensors{std::get<1>(mmcv::ops::nms(x[0], x[1], 0.5))}; };
   s.peer = [](const Tensors& x) {
     auto& tv = mmcv_bench::Torchvision::get();
     return Tensors{tv.op<at::Tensor(const at::Tensor&, const at::Tensor&, double)>("nms").call(x[0], x[1], 0.5)};
