@@ -265,11 +265,15 @@ inline RoiAlignMaxChunk roi_align_max_chunk(const at::Tensor& rows, const RoiAli
   const auto k = bin.div(PH * PW, "floor"), ph = bin.div(PW, "floor").remainder(PH), pw = bin.remainder(PW);
   const auto slot = at::arange(S, lopt);  // sample slot -> (iy, ix) through tiny lookup tables
   r.valid = (mx > kRoiAlignMaxInit) & ~empty;
-  r.ry = (k * PH + ph) * Gh + at::take(slot.div(Gw, "floor"), am);
-  r.rx = (k * PW + pw) * Gw + at::take(slot.remainder(Gw), am);
+  r.ry = (k * PH + ph) * Gh + slot.div(Gw, "floor").index_select(0, am.reshape({-1})).view({nbins, C});
+  r.rx = (k * PW + pw) * Gw + slot.remainder(Gw).index_select(0, am.reshape({-1})).view({nbins, C});
   // MMCV's backward skips argmax_y == -1: a maximal sample exactly at y = -1 gets no gradient.
   r.y_taps = roi_max_axis_table(ycoord, H, /*sentinel=*/true);
   r.x_taps = roi_max_axis_table(xcoord, W, /*sentinel=*/false);
+  // y entries as flat row offsets b * H * W + y * W of their roi's image
+  const auto img = (g.batch * (H * W)).unsqueeze(1);  // [Kc, 1]
+  r.y_taps.low = (r.y_taps.low.view({Kc, PH * Gh}) * W + img).view({-1});
+  r.y_taps.high = (r.y_taps.high.view({Kc, PH * Gh}) * W + img).view({-1});
   return r;
 }
 
@@ -371,9 +375,8 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
   const auto to_rows = [](const at::Tensor& r, int64_t zero_row) {
     return at::where(r < 0, at::full({}, zero_row, r.options()), r).t().contiguous();
   };
-  const auto base = (g.batch * (H * W)).view({K, 1}).expand({K, PH * PW}).reshape({-1});
   const auto out = RoiAlignMaxRoute::apply(input, unsort(cat(outs)).t().contiguous(), to_rows(unsort(cat(rys)), y_rows),
-                                           to_rows(unsort(cat(rxs)), x_rows), base, ytab.low, ytab.high, ytab.w_low,
+                                           to_rows(unsort(cat(rxs)), x_rows), ytab.low, ytab.high, ytab.w_low,
                                            ytab.w_high, xtab.low, xtab.high, xtab.w_low, xtab.w_high);  // [C, K*PH*PW]
   return out.view({C, K, PH, PW}).permute({1, 0, 2, 3}).contiguous();
 }

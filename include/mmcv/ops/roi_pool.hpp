@@ -74,22 +74,27 @@ inline at::Tensor roi_pool_impl(const at::Tensor& input, const at::Tensor& rois,
   const auto flat = roi_rows(input.detach()).view({-1});  // channels-last values
   const bool need_grad = input.requires_grad() && at::GradMode::is_enabled();
   const bool has_nan = at::isnan(input).any().item<bool>();  // host-side: one sync (NaN policy below)
-  std::vector<at::Tensor> vals, args;
+  // Results in the natural bin order; empty bins and degenerate rois keep value 0 and arg-max
+  // B*H*W (a dummy column the backward drops: no gradient).
+  const int64_t BHW = B * H * W;
+  auto vals = at::zeros({nbins, C}, input.options());
+  auto args = need_grad ? at::full({nbins, C}, BHW, lopt) : at::Tensor();
   int64_t offset = 0;
   for (int64_t gi = 0; gi < groups.size(0); ++gi) {  // host-side: loop over bin-size groups
     const int64_t h = gacc[gi][0] / (W + 1), w = gacc[gi][0] % (W + 1), n = gacc[gi][1];
     // Every h x w window as one row of h segments of w*C contiguous values (no copy).
-    const auto windows = flat.as_strided({B * H * W - (h - 1) * W - (w - 1), h, w * C}, {C, W * C, 1});
+    const auto windows = flat.as_strided({BHW - (h - 1) * W - (w - 1), h, w * C}, {C, W * C, 1});
     const int64_t step = std::max<int64_t>(1, kRoiChunkBudget / (h * w * C));
     for (int64_t b0 = 0; b0 < n; b0 += step) {  // host-side: chunks of one group (bounded memory)
       const int64_t m = std::min(step, n - b0);
       const auto st = starts_sorted.narrow(0, offset + b0, m);
+      const auto ids = ids_sorted.narrow(0, offset + b0, m);
       auto g = windows.index_select(0, st).view({m, h * w, C});
       // MMCV's `x > max_val` never picks NaN: make NaN the lowest value.
       if (has_nan) g.nan_to_num_(-std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity(),
                                  -std::numeric_limits<double>::infinity());
       if (!need_grad) {
-        vals.push_back(at::amax(g, 1));  // [m, C]
+        vals.index_copy_(0, ids, at::amax(g, 1));  // [m, C]
         continue;
       }
       // First maximum in row-major order (MMCV's strict >): max_pool2d_with_indices over the whole
@@ -97,39 +102,31 @@ inline at::Tensor roi_pool_impl(const at::Tensor& input, const at::Tensor& rois,
       // channels-last kernel; several times faster than an index-tracking at::max over dim 1).
       at::Tensor v, a;
       std::tie(v, a) = at::max_pool2d_with_indices(g.view({m, h, w, C}).permute({0, 3, 1, 2}), {h, w}, {h, w});
-      vals.push_back(v.view({m, C}));
+      vals.index_copy_(0, ids, v.view({m, C}));
       // local index y * w + x -> offset y * W + x from the bin's first pixel (a tiny lookup table)
       const auto local = at::arange(h * w, lopt);
-      args.push_back(st.unsqueeze(1) + at::take(local.div(w, "floor") * W + local.remainder(w), a.view({m, C})));
+      const auto off = (local.div(w, "floor") * W + local.remainder(w)).index_select(0, a.reshape({-1})).view({m, C});
+      args.index_copy_(0, ids, st.unsqueeze(1) + off);
     }
     offset += n;
   }
-  // Back to the natural bin order: position of every bin in the sorted list, or the appended zero
-  // row for empty bins and degenerate rois.
-  const int64_t n_ne = ids_sorted.size(0);
-  const auto pos = at::full({nbins}, n_ne, lopt).index_put_({ids_sorted}, at::arange(n_ne, lopt));
-  const auto unsort = [&](const std::vector<at::Tensor>& parts, const at::Tensor& fill) {
-    std::vector<at::Tensor> all(parts);
-    all.push_back(fill);
-    return at::cat(all, 0).index_select(0, pos);  // [nbins, C]
-  };
   // MMCV starts every bin at -FLT_MAX with a strict >: the output never goes below it, and a bin
   // whose values are all <= -FLT_MAX (or NaN) has no arg-max.
   const double lowest = -static_cast<double>(FLT_MAX);
-  const auto raw = unsort(vals, at::zeros({1, C}, input.options()));  // [nbins, C]; 0 for empty bins
-  at::Tensor out = raw.clamp_min(lowest);
+  if (need_grad) args.masked_fill_(vals <= lowest, BHW);
+  vals.clamp_min_(lowest);
   if (need_grad) {
-    // MMCV's argmax: the first maximal pixel of each routed bin; MMCV quirk, reproduced: the argmax
-    // buffer of a degenerate roi is never written and keeps the 0 it was allocated with, so MMCV's
-    // backward adds grad_output to pixel (0, 0) of the roi's image although the output is 0.
-    const auto deg = degenerate.view({K, 1}).expand({K, PH * PW}).reshape({nbins, 1});
-    const auto pix0 = (batch * (H * W)).view({K, 1}).expand({K, PH * PW}).reshape({nbins, 1});
-    const auto arg = at::where(deg, pix0, unsort(args, at::zeros({1, C}, lopt)));  // [nbins, C]
-    const auto routed = ((raw > lowest) & nonempty.view({nbins, 1})) | deg;
-    const auto res = RoiPoolRoute::apply(input, out.t().contiguous(), arg.t().contiguous(), routed.t().contiguous());
-    return res.view({C, K, PH, PW}).permute({1, 0, 2, 3}).contiguous();
+    // MMCV quirk, reproduced: the argmax buffer of a degenerate roi is never written and keeps the
+    // 0 it was allocated with, so MMCV's backward adds grad_output to pixel (0, 0) of the roi's
+    // image although the output is 0.
+    if (degenerate.any().item<bool>()) {  // host-side: rare path, one sync
+      const auto deg = degenerate.view({K, 1}).expand({K, PH * PW}).reshape({nbins, 1});
+      const auto pix0 = (batch * (H * W)).view({K, 1}).expand({K, PH * PW}).reshape({nbins, 1});
+      args = at::where(deg, pix0, args);
+    }
+    vals = RoiPoolRoute::apply(input, vals, args);
   }
-  return out.reshape({K, PH, PW, C}).permute({0, 3, 1, 2}).contiguous();
+  return vals.view({K, PH, PW, C}).permute({0, 3, 1, 2}).contiguous();
 }
 
 }  // namespace detail

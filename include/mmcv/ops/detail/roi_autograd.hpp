@@ -34,26 +34,25 @@ inline at::Tensor roi_planes_to_input(const at::Tensor& planes, at::IntArrayRef 
   return planes.view({input_shape[1], input_shape[0], input_shape[2], input_shape[3]}).transpose(0, 1).contiguous();
 }
 
-/// roi_pool: out = values; d input[b, c, pixel] += d out[c, j] for every (c, j) with routed[c, j],
-/// pixel = index[c, j] (flat b * H * W + y * W + x).
-/// values, index, routed: [C, N] (N bins); index int64 in [0, B*H*W).
+/// roi_pool: out = values; d input[b, c, pixel] += d out[j, c], pixel = index[j, c] (flat
+/// b * H * W + y * W + x), for every bin j and channel c; index B*H*W means "no arg-max".
+/// values, index: [N, C] (the forward's natural layout; transposed to channel planes in backward).
 struct RoiPoolRoute : public torch::autograd::Function<RoiPoolRoute> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input, const at::Tensor& values,
-                            const at::Tensor& index, const at::Tensor& routed) {
-    ctx->save_for_backward({index, routed});
+                            const at::Tensor& index) {
+    ctx->save_for_backward({index});
     ctx->saved_data["shape"] = input.sizes().vec();
     return values;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
+    const auto index = ctx->get_saved_variables()[0];
     const auto shape = ctx->saved_data["shape"].toIntVector();
-    const auto& index = saved[0];
-    const auto g = at::where(saved[1], grads[0], at::zeros({}, grads[0].options()));  // unrouted: add 0 at index 0
-    auto planes = at::zeros({shape[1], shape[0] * shape[2] * shape[3]}, g.options());
-    planes.scatter_add_(1, index, g.contiguous());
-    return {roi_planes_to_input(planes, shape), at::Tensor(), at::Tensor(), at::Tensor()};
+    const int64_t BHW = shape[0] * shape[2] * shape[3];
+    auto planes = at::zeros({shape[1], BHW + 1}, grads[0].options());  // + a dummy column for "no arg-max"
+    planes.scatter_add_(1, index.t().contiguous(), grads[0].t().contiguous());
+    return {roi_planes_to_input(planes.narrow(1, 0, BHW), shape), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -84,15 +83,16 @@ inline RoiMaxAxisTable roi_max_axis_table_cat(const std::vector<RoiMaxAxisTable>
 
 /// roi_align, max mode: out = values; d input gets d out[c, j] spread over the 4 bilinear taps of
 /// the arg-max sample of bin j, channel c (MMCV's backward), whose 1-D taps are entry ry[c, j] of
-/// the y table and rx[c, j] of the x table (the zero entry when the bin has no arg-max).
-/// values, ry, rx: [C, N]; base: [N] int64 = batch index * H * W.
+/// the y table and rx[c, j] of the x table (the zero entry when the bin has no arg-max). The y
+/// table holds flat row offsets b * H * W + y * W, the x table columns x.
+/// values, ry, rx: [C, N].
 struct RoiAlignMaxRoute : public torch::autograd::Function<RoiAlignMaxRoute> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input, const at::Tensor& values,
-                            const at::Tensor& ry, const at::Tensor& rx, const at::Tensor& base, const at::Tensor& y_low,
+                            const at::Tensor& ry, const at::Tensor& rx, const at::Tensor& y_low,
                             const at::Tensor& y_high, const at::Tensor& wy_low, const at::Tensor& wy_high,
                             const at::Tensor& x_low, const at::Tensor& x_high, const at::Tensor& wx_low,
                             const at::Tensor& wx_high) {
-    ctx->save_for_backward({ry, rx, base, y_low, y_high, wy_low, wy_high, x_low, x_high, wx_low, wx_high});
+    ctx->save_for_backward({ry, rx, y_low, y_high, wy_low, wy_high, x_low, x_high, wx_low, wx_high});
     ctx->saved_data["shape"] = input.sizes().vec();
     return values;
   }
@@ -101,25 +101,31 @@ struct RoiAlignMaxRoute : public torch::autograd::Function<RoiAlignMaxRoute> {
                                                  torch::autograd::variable_list grads) {
     const auto s = ctx->get_saved_variables();
     const auto shape = ctx->saved_data["shape"].toIntVector();
-    const int64_t C = shape[1], W = shape[3], N = s[0].size(1);
+    const int64_t C = shape[1], N = s[0].size(1);
     const auto g = grads[0].contiguous();
-    auto planes = at::zeros({C, shape[0] * shape[2] * W}, g.options());
-    const int64_t step = std::max<int64_t>(1, kRoiScatterBudget / std::max<int64_t>(1, C * 4));
-    for (int64_t j0 = 0; j0 < N; j0 += step) {  // host-side: chunks of bins (bounded temporaries)
-      const int64_t n = std::min(step, N - j0);
-      const auto ry = s[0].narrow(1, j0, n), rx = s[1].narrow(1, j0, n);  // [C, n]
-      const auto base = s[2].narrow(0, j0, n).view({1, n});
-      const auto yl = at::take(s[3], ry) * W + base, yh = at::take(s[4], ry) * W + base;
-      const auto xl = at::take(s[7], rx), xh = at::take(s[8], rx);
-      const auto gy_low = g.narrow(1, j0, n) * at::take(s[5], ry).to(g.scalar_type());
-      const auto gy_high = g.narrow(1, j0, n) * at::take(s[6], ry).to(g.scalar_type());
-      const auto wx_low = at::take(s[9], rx).to(g.scalar_type()), wx_high = at::take(s[10], rx).to(g.scalar_type());
+    auto planes = at::zeros({C, shape[0] * shape[2] * shape[3]}, g.options());
+    // Chunks of channels: contiguous [c, N] slices of the saved rows and of g.
+    const int64_t step = std::max<int64_t>(1, kRoiScatterBudget / std::max<int64_t>(1, N));
+    const auto lookup = [](const at::Tensor& table, const at::Tensor& rows) {  // table[rows], rows [c, N]
+      return table.index_select(0, rows.reshape({-1})).view(rows.sizes());
+    };
+    for (int64_t c0 = 0; c0 < C; c0 += step) {  // host-side: chunks of channels (bounded temporaries)
+      const int64_t c = std::min(step, C - c0);
+      const auto ry = s[0].narrow(0, c0, c), rx = s[1].narrow(0, c0, c);  // [c, N]
+      const auto gc = g.narrow(0, c0, c);
+      const auto yl = lookup(s[2], ry), yh = lookup(s[3], ry);
+      const auto xl = lookup(s[6], rx), xh = lookup(s[7], rx);
+      const auto gy_low = gc * lookup(s[4], ry).to(g.scalar_type());
+      const auto gy_high = gc * lookup(s[5], ry).to(g.scalar_type());
+      const auto wx_low = lookup(s[8], rx).to(g.scalar_type()), wx_high = lookup(s[9], rx).to(g.scalar_type());
       // MMCV's 4 additions: (y_low, x_low) hy*hx, (y_low, x_high) hy*lx, (y_high, x_low) ly*hx, (y_high, x_high) ly*lx
-      const auto idx = at::stack({yl + xl, yl + xh, yh + xl, yh + xh}, 2).view({C, n * 4});
-      const auto src = at::stack({gy_low * wx_low, gy_low * wx_high, gy_high * wx_low, gy_high * wx_high}, 2);
-      planes.scatter_add_(1, idx, src.view({C, n * 4}));
+      auto pc = planes.narrow(0, c0, c);
+      pc.scatter_add_(1, yl + xl, gy_low * wx_low);
+      pc.scatter_add_(1, yl + xh, gy_low * wx_high);
+      pc.scatter_add_(1, yh + xl, gy_high * wx_low);
+      pc.scatter_add_(1, yh + xh, gy_high * wx_high);
     }
-    torch::autograd::variable_list out(13);
+    torch::autograd::variable_list out(12);
     out[0] = roi_planes_to_input(planes, shape);
     return out;
   }
