@@ -3,7 +3,8 @@
 // The RoIAlign module of mmcv/ops/roi_align.py (mmcv.ops.RoIAlign) as a torch::nn::Module.
 // It lives apart from <mmcv/ops/roi_align.hpp> because LibTorch's nn headers (torch/nn/module.h
 // and the serialization headers it pulls in) add ~50% to the compile time of a translation unit
-// that needs only the function; <mmcv/ops.hpp> includes both. This header includes the function.
+// that needs only the function (g++ 12, LibTorch 1.13: 8.9 s -> 13.5 s); <mmcv/ops.hpp> includes
+// both. This header includes the function.
 
 #include <ATen/ATen.h>
 #include <torch/nn/cloneable.h>
