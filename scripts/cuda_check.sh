@@ -18,6 +18,7 @@
 #   OUT                    where logs, JSON and the table are written (default <build>/cuda_check)
 #   MMCV_OPS_JOBS          build parallelism (default nproc)
 #   MMCV_OPS_BENCH_MIN_TIME seconds per benchmark on CUDA (default 0.1)
+#   MMCV_OPS_CTEST_ARGS    extra ctest arguments (e.g. "-R test_nms" to run a subset)
 # Exit status: 0 when everything built and passed (on a machine without CUDA: the CPU part).
 set -uo pipefail
 
@@ -178,9 +179,11 @@ do_run() {
   local dev=cpu
   [ "${TORCH_CUDA_AVAILABLE:-0}" = "1" ] && dev=cuda
   [ -n "${TV_LIB:-}" ] && export MMCV_OPS_TORCHVISION_LIB="$TV_LIB"
-  # torchvision's _C links libtorch_python: make libpython's symbols available to a C++ process.
+  # torchvision's _C may link libtorch_python: give the peer-loading programs (benchmarks, device
+  # report) libpython's symbols; the tests do not load torchvision.
+  local peer_preload="${LD_PRELOAD:-}"
   if [ -n "${TV_LIB:-}" ] && [ -n "${PY_LIBPYTHON:-}" ] && [ -f "$PY_LIBPYTHON" ]; then
-    export LD_PRELOAD="${PY_LIBPYTHON}${LD_PRELOAD:+:$LD_PRELOAD}"
+    peer_preload="${PY_LIBPYTHON}${LD_PRELOAD:+:$LD_PRELOAD}"
   fi
   local status=0
 
@@ -189,6 +192,8 @@ do_run() {
   local ctest_args=(--output-on-failure --timeout 900 -j 4)
   # Package consumers re-run find_package(Torch), which the wheel cannot satisfy without a toolkit.
   [ "${TORCH_SHIM:-0}" = "1" ] && ctest_args+=(-LE package)
+  # shellcheck disable=SC2206
+  [ -n "${MMCV_OPS_CTEST_ARGS:-}" ] && ctest_args+=(${MMCV_OPS_CTEST_ARGS})
   (cd "$BUILD_DIR" && GTEST_OUTPUT="xml:$OUT_DIR/gtest/" ctest "${ctest_args[@]}") >"$OUT_DIR/ctest.log" 2>&1 || status=1
   local ctest_summary
   ctest_summary="$(grep -E "tests passed|tests failed" "$OUT_DIR/ctest.log" | tail -1)"
@@ -220,10 +225,20 @@ PYEOF
       bench_lines+=("$stem: not device-aware yet (bench/common/device.hpp), CPU-only: skipped")
       continue
     fi
+    if [ "$dev" = "cpu" ]; then
+      # CPU part: check that every bench starts and registers its cases (CPU timings are the
+      # owners' docs/performance.md runs; a full CPU pass takes far longer than this check).
+      if "$exe" --benchmark_list_tests=true >"$OUT_DIR/${stem}_list.txt" 2>&1; then
+        bench_lines+=("$stem: starts, $(wc -l <"$OUT_DIR/${stem}_list.txt") benchmarks registered (not timed without CUDA)")
+      else
+        bench_lines+=("$stem: FAILED to start (see ${stem}_list.txt)")
+        status=1
+      fi
+      continue
+    fi
     # Short runs (the device report below gives the table); each bench capped at 4 minutes.
     local min_time="${MMCV_OPS_BENCH_MIN_TIME:-0.1}"
-    [ "$dev" = "cpu" ] && min_time=0.01
-    if MMCV_OPS_BENCH_THREADS="${MMCV_OPS_BENCH_THREADS:-2}" timeout 240 "$exe" --device="$dev" \
+    if LD_PRELOAD="$peer_preload" MMCV_OPS_BENCH_THREADS="${MMCV_OPS_BENCH_THREADS:-2}" timeout 240 "$exe" --device="$dev" \
       --benchmark_min_time="$min_time" \
       --benchmark_out="$OUT_DIR/${stem}_${dev}.json" --benchmark_out_format=json >"$OUT_DIR/${stem}_${dev}.txt" 2>&1; then
       bench_lines+=("$stem: ok ($OUT_DIR/${stem}_${dev}.txt)")
@@ -238,7 +253,8 @@ PYEOF
   local report_rc=0 report_args=()
   # Without CUDA, a quick pass (small inputs, one run each) shows the report works.
   [ "$dev" = "cpu" ] && report_args=(--smoke)
-  "$BUILD_DIR/tests/reliability/mmcv_ops_device_report" --device="$dev" "${report_args[@]}" --tsv="$OUT_DIR/device_report.tsv" \
+  LD_PRELOAD="$peer_preload" "$BUILD_DIR/tests/reliability/mmcv_ops_device_report" --device="$dev" "${report_args[@]}" \
+    --tsv="$OUT_DIR/device_report.tsv" \
     >"$OUT_DIR/device_report.md" 2>"$OUT_DIR/device_report.err" || report_rc=$?
   [ $report_rc -ne 0 ] && status=1
 
