@@ -211,9 +211,12 @@ inline DcnTaps dcn_taps(const at::Tensor& yx, int64_t H, int64_t W) {
   // Outside the window the coordinates are replaced (at::where, so Inf / NaN never reach the
   // arithmetic or its gradient) by (H, W), whose block starts at padding pixel (H + 1, W + 1).
   const auto ys = at::where(in, yx, hi);
-  const auto y0 = ys.floor();
+  // floor(ys) through remainder (ys - floor(ys), exact for |ys| < 2^23): at::floor is a VML kernel
+  // that opens an OpenMP region from 2048 elements, remainder stays under the usual grain.
+  const auto frac = at::remainder(ys, 1.0);
+  const auto y0 = ys - frac;  // an exact integer
   const auto inside = in.to(yx.scalar_type());
-  const auto l = (ys - y0) * inside;  // [..., 2]
+  const auto l = frac * inside;  // [..., 2]
   DcnTaps t;
   t.hl = at::stack({inside - l, l}, -2);  // [..., 2 (h, l), 2 (y, x)]
   // weight[a, b] = hl[a, y] * hl[b, x]: (hy hx, hy lx, ly hx, ly lx).
@@ -230,22 +233,29 @@ inline at::Tensor dcn_corner_offsets(int64_t Wp, const at::TensorOptions& long_o
   return (two.view({2, 1}) * Wp + two).view({4});  // {0, 1, Wp, Wp + 1}
 }
 
-/// Sampling coordinates (y, x) of every (image, output pixel, deform group, tap):
-/// [S, Ho, Wo, dg, K, 2]. offset [S, 2 * dg * K, Ho, Wo] holds, per deform group, (dy, dx) pairs
-/// per tap (k = i * kw + j).
-inline at::Tensor dcn_coordinates(const at::Tensor& offset, const DeformConvDims& d, const DeformConvSpec& s) {
-  const int64_t S = offset.size(0), dg = s.deform_groups;
-  const auto opts = offset.options();
-  const auto off = offset.reshape({S, dg, d.K, 2, d.Ho, d.Wo}).permute({0, 4, 5, 1, 2, 3});  // [S, Ho, Wo, dg, K, 2]
-  // Regular grid: (ho * stride_h - pad_h + i * dil_h, wo * stride_w - pad_w + j * dil_w), [Ho, Wo, 1, K, 2].
+/// The regular sampling grid of a convolution, separably: gy[ho, k] = ho * stride_h - pad_h +
+/// i * dil_h and gx[wo, k] = wo * stride_w - pad_w + j * dil_w for tap k = i * kw + j.
+struct DcnGrid {
+  at::Tensor gy;  ///< [Ho, K]
+  at::Tensor gx;  ///< [Wo, K]
+};
+
+inline DcnGrid dcn_grid(const DeformConvDims& d, const DeformConvSpec& s, const at::TensorOptions& opts) {
   const auto ki = at::arange(d.kh, opts).mul_(static_cast<double>(s.dil_h)).view({d.kh, 1}).expand({d.kh, d.kw});
   const auto kj = at::arange(d.kw, opts).mul_(static_cast<double>(s.dil_w)).view({1, d.kw}).expand({d.kh, d.kw});
   const auto hy = at::arange(d.Ho, opts).mul_(static_cast<double>(s.stride_h)).sub_(static_cast<double>(s.pad_h));
   const auto wx = at::arange(d.Wo, opts).mul_(static_cast<double>(s.stride_w)).sub_(static_cast<double>(s.pad_w));
-  const auto gy = (hy.view({d.Ho, 1, 1}) + ki.reshape({1, 1, d.K})).expand({d.Ho, d.Wo, d.K});
-  const auto gx = (wx.view({1, d.Wo, 1}) + kj.reshape({1, 1, d.K})).expand({d.Ho, d.Wo, d.K});
-  const auto grid = at::stack({gy, gx}, -1).unsqueeze(2);  // [Ho, Wo, 1, K, 2]
-  return off + grid;
+  return {hy.view({d.Ho, 1}) + ki.reshape({1, d.K}), wx.view({d.Wo, 1}) + kj.reshape({1, d.K})};
+}
+
+/// Output rows processed at once by the per-sample operators (coordinates, taps, indices, the
+/// offset / mask gradient), chosen so that each of their tensors stays under ATen's parallel grain:
+/// they then run on the calling thread and open no OpenMP region. Only the few large operators
+/// (the padded copy, the gather, the GEMM) are split over threads; on a busy machine every region
+/// waits for all its threads to be scheduled, so their number, not their size, sets the latency.
+inline int64_t dcn_rows_per_slice(const DeformConvDims& d, int64_t deform_groups) {
+  const int64_t per_row = std::max<int64_t>(d.Wo * deform_groups * d.r * d.K * 4, 1);  // corner entries of a row
+  return std::max<int64_t>((at::internal::GRAIN_SIZE - 1) / per_row, 1);
 }
 
 /// Everything one chunk needs to gather its columns. A "bag" is one (image, output pixel, channel
@@ -256,36 +266,66 @@ struct DcnChunkPlan {
   at::Tensor index;        ///< [4 * M] rows of the four corners of every bag (bag-major)
   at::Tensor psw;          ///< [4 * M] corner weights, mask folded in
   at::Tensor bag_offsets;  ///< [M] = 0, 4, 8, ...
+  at::Tensor offset2bag;   ///< [4 * M] = 0, 0, 0, 0, 1, ... (only when requested)
   at::Tensor mask_pts;     ///< [S, Ho, Wo, dg, K] mask (undefined without mask)
-  DcnTaps taps;            ///< [S, Ho, Wo, dg, K, ...]
+  at::Tensor weight;       ///< [S, Ho, Wo, dg, K, 4] bilinear corner weights (DcnTaps::weight)
+  at::Tensor hl;           ///< [S, Ho, Wo, dg, K, 2, 2] (h, l) table (DcnTaps::hl)
   int64_t Hp = 0, Wp = 0;  ///< padded map size
 };
 
 inline DcnChunkPlan dcn_plan(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
-                             const DeformConvDims& d, const DeformConvSpec& s) {
-  const int64_t S = input.size(0), dg = s.deform_groups;
+                             const DeformConvDims& d, const DeformConvSpec& s, bool with_offset2bag = false) {
+  const int64_t S = input.size(0), dg = s.deform_groups, r = d.r, K = d.K, Ho = d.Ho, Wo = d.Wo;
+  const auto opts = offset.options();
+  const auto lopts = opts.dtype(at::kLong);
   DcnChunkPlan p;
   p.Hp = d.H + kPadBefore + kPadAfter, p.Wp = d.W + kPadBefore + kPadAfter;
   auto padded = at::zeros({S, p.Hp, p.Wp, d.C}, input.options());
   padded.narrow(1, kPadBefore, d.H).narrow(2, kPadBefore, d.W).copy_(input.permute({0, 2, 3, 1}));
   p.rows = padded.view({S * p.Hp * p.Wp * d.L, d.Cl});
 
-  p.taps = dcn_taps(dcn_coordinates(offset, d, s), d.H, d.W);
-  auto w = p.taps.weight;  // [S, Ho, Wo, dg, K, 4]
-  if (mask.defined()) {
-    p.mask_pts = mask.reshape({S, dg, d.K, d.Ho, d.Wo}).permute({0, 3, 4, 1, 2});  // [S, Ho, Wo, dg, K]
-    w = w * p.mask_pts.unsqueeze(-1);
+  // Outputs, filled slice by slice (every element is written).
+  auto bag_base = at::empty({S, Ho, Wo, dg, r, K}, lopts);
+  auto index = at::empty({S, Ho, Wo, dg, r, K, 4}, lopts);
+  auto psw = at::empty({S, Ho, Wo, dg, r, K, 4}, opts);
+  auto bag_offsets = at::empty({S, Ho, Wo, dg, r, K}, lopts);
+  auto offset2bag = with_offset2bag ? at::empty({S, Ho, Wo, dg, r, K, 4}, lopts) : at::Tensor();
+  p.weight = at::empty({S, Ho, Wo, dg, K, 4}, opts);
+  p.hl = at::empty({S, Ho, Wo, dg, K, 2, 2}, opts);
+  if (mask.defined()) p.mask_pts = mask.reshape({S, dg, K, Ho, Wo}).permute({0, 3, 4, 1, 2});  // [S, Ho, Wo, dg, K]
+
+  const auto off = offset.reshape({S, dg, K, 2, Ho, Wo}).permute({0, 4, 5, 1, 2, 3});  // [S, Ho, Wo, dg, K, 2]
+  const auto grid = dcn_grid(d, s, opts);
+  const auto gx = grid.gx.view({1, Wo, 1, K});
+  const auto block = at::arange(d.L, lopts).view({dg, r, 1});      // [dg, r, 1]: l = g * r + j
+  const auto corners = dcn_corner_offsets(p.Wp, lopts).mul_(d.L);  // row steps of the four corners
+  const int64_t rows = dcn_rows_per_slice(d, dg), bags_per_row = Wo * d.L * K;
+  for (int64_t n = 0; n < S; ++n) {              // host-side: loop over images and row slices, so the
+    for (int64_t h0 = 0; h0 < Ho; h0 += rows) {  // per-sample operators stay under the parallel grain
+      const int64_t hn = std::min(rows, Ho - h0);
+      const auto rs = [&](const at::Tensor& t) { return t.select(0, n).narrow(0, h0, hn); };
+      const auto gy = grid.gy.narrow(0, h0, hn).view({hn, 1, 1, K}).expand({hn, Wo, 1, K});
+      const auto t = dcn_taps(rs(off) + at::stack({gy, gx.expand({hn, Wo, 1, K})}, -1), d.H, d.W);
+      rs(p.weight).copy_(t.weight);
+      rs(p.hl).copy_(t.hl);
+      auto w = t.weight;  // [hn, Wo, dg, K, 4]
+      if (mask.defined()) w = w * rs(p.mask_pts).unsqueeze(-1);
+      rs(psw).copy_(w.unsqueeze(3).expand({hn, Wo, dg, r, K, 4}));
+      // Row of block j of deform group g at padded pixel q of image n: (n * Hp * Wp + q) * L + g * r + j.
+      const auto base = (t.base + n * p.Hp * p.Wp).mul_(d.L).unsqueeze(3) + block;  // [hn, Wo, dg, r, K]
+      rs(bag_base).copy_(base);
+      rs(index).copy_(base.unsqueeze(-1) + corners);
+      const int64_t b0 = (n * Ho + h0) * bags_per_row, nb = hn * bags_per_row;
+      bag_offsets.view({-1}).narrow(0, b0, nb).copy_(at::arange(4 * b0, 4 * (b0 + nb), 4, lopts));
+      if (with_offset2bag)
+        offset2bag.view({-1, 4}).narrow(0, b0, nb).copy_(at::arange(b0, b0 + nb, lopts).unsqueeze(1).expand({nb, 4}));
+    }
   }
-  // Row of block j of deform group g at pixel q of image n: ((n * Hp * Wp + q) * L + g * r + j).
-  const auto lopts = offset.options().dtype(at::kLong);
-  const auto image = at::arange(S, lopts).mul_(p.Hp * p.Wp).view({S, 1, 1, 1, 1});
-  const auto block = at::arange(d.L, lopts).view({dg, d.r, 1});                            // [dg, r, 1]
-  const auto base = ((p.taps.base + image).mul_(d.L).unsqueeze(4) + block).reshape({-1});  // [S, Ho, Wo, dg, r, K]
-  const auto corners = dcn_corner_offsets(p.Wp, lopts).mul_(d.L);                          // row steps of the corners
-  p.bag_base = base;
-  p.index = (base.unsqueeze(-1) + corners).view({-1});
-  p.psw = w.unsqueeze(4).expand({S, d.Ho, d.Wo, dg, d.r, d.K, 4}).reshape({-1});
-  p.bag_offsets = at::arange(0, p.index.numel(), 4, lopts);
+  p.bag_base = bag_base.view({-1});
+  p.index = index.view({-1});
+  p.psw = psw.view({-1});
+  p.bag_offsets = bag_offsets.view({-1});
+  if (with_offset2bag) p.offset2bag = offset2bag.view({-1});
   return p;
 }
 
@@ -362,13 +402,18 @@ inline std::array<at::Tensor, 5> deform_conv_backward_impl(const at::Tensor& gra
   needs[2] = needs[2] && mask.defined();
   needs[4] = needs[4] && bias.defined();
   std::array<at::Tensor, 5> g;
-  if (needs[0]) g[0] = at::zeros_like(input, at::MemoryFormat::Contiguous);
-  if (needs[1]) g[1] = at::zeros_like(offset, at::MemoryFormat::Contiguous);
-  if (needs[2]) g[2] = at::zeros_like(mask, at::MemoryFormat::Contiguous);
+  // Every element of the input / offset / mask gradients is written chunk by chunk.
+  if (needs[0]) g[0] = at::empty_like(input, at::MemoryFormat::Contiguous);
+  if (needs[1]) g[1] = at::empty_like(offset, at::MemoryFormat::Contiguous);
+  if (needs[2]) g[2] = at::empty_like(mask, at::MemoryFormat::Contiguous);
   if (needs[3]) g[3] = at::zeros_like(weight, at::MemoryFormat::Contiguous);
   if (needs[4]) g[4] = grad_output.sum({0, 2, 3});
   const bool need_sampling = needs[0] || needs[1] || needs[2];
-  if (d.N == 0 || d.C == 0 || d.O == 0 || !(need_sampling || needs[3])) return g;
+  if (d.N == 0 || d.C == 0 || d.O == 0 || !(need_sampling || needs[3])) {
+    for (int i = 0; i < 3; ++i)
+      if (g[i].defined()) g[i].zero_();  // nothing sampled: zero gradients
+    return g;
+  }
 
   const auto w = dcn_gemm_weight(weight, d);
   const auto dil = dcn_gemm_dilation(input);
@@ -377,7 +422,8 @@ inline std::array<at::Tensor, 5> deform_conv_backward_impl(const at::Tensor& gra
   for (int64_t s0 = 0; s0 < d.N; s0 += s.im2col_step) {  // host-side: loop over batch chunks (memory bound)
     const int64_t S = std::min(s.im2col_step, d.N - s0);
     const auto plan =
-        dcn_plan(input.narrow(0, s0, S), offset.narrow(0, s0, S), mask.defined() ? mask.narrow(0, s0, S) : mask, d, s);
+        dcn_plan(input.narrow(0, s0, S), offset.narrow(0, s0, S), mask.defined() ? mask.narrow(0, s0, S) : mask, d, s,
+                 /*with_offset2bag=*/needs[1] || needs[2]);
     const auto cols = dcn_columns_image(dcn_columns(plan), S, d);  // [S, L*K*Cl, Ho, Wo] channels-last
     const auto go = grad_output.narrow(0, s0, S).contiguous(at::MemoryFormat::ChannelsLast);
     auto cg = at::convolution_backward(go, cols, w, c10::nullopt, kOnes, kZeros, dil, /*transposed=*/false, kZeros,
@@ -387,50 +433,54 @@ inline std::array<at::Tensor, 5> deform_conv_backward_impl(const at::Tensor& gra
     const auto gcols = std::get<0>(cg).permute({0, 2, 3, 1}).reshape({-1, d.Cl});  // [M, Cl]
 
     if (needs[0]) {
-      // Scatter-add of psw * gcols[bag] into the corner rows, written as gathers over the bags
-      // sorted by their base row (deterministic, parallel over rows): one sort serves the four
-      // corners, whose rows are the base rows shifted by a constant.
+      // Scatter-add of psw * gcols[bag] into the four corner rows, written as one gather
+      // (at::embedding_bag) over the bags sorted by base row: the rows of corner c are the base
+      // rows shifted by a constant, so one sort serves the four corners, whose sums are computed
+      // as 4 x R bags and added (deterministic, no atomics).
       const auto sorted = at::sort(plan.bag_base, /*stable=*/true, 0, false);
       const auto& order = std::get<1>(sorted);
-      const int64_t R = plan.rows.size(0);
-      const auto all_rows = at::arange(R, lopts);
+      const int64_t M = order.numel(), R = plan.rows.size(0);
       const auto corners = dcn_corner_offsets(plan.Wp, lopts).mul_(d.L);
-      const auto psw = plan.psw.view({-1, 4}).index_select(0, order);  // [M, 4], sorted bags
-      at::Tensor grad_rows;
-      for (int64_t c = 0; c < 4; ++c) {  // host-side: the four corners
-        const auto starts = at::searchsorted(std::get<0>(sorted), all_rows - corners[c]);
-        auto part = std::get<0>(
-            at::embedding_bag(gcols, order, starts, false, /*mode=sum*/ 0, false, psw.select(1, c).contiguous()));
-        grad_rows = c == 0 ? part : grad_rows.add_(part);
-      }
-      g[0].narrow(0, s0, S).copy_(grad_rows.view({S, plan.Hp, plan.Wp, d.C})
+      const auto starts = at::searchsorted(std::get<0>(sorted), at::arange(R, lopts) - corners.unsqueeze(1));  // [4, R]
+      const auto bag_starts = (starts + at::arange(4, lopts).mul_(M).unsqueeze(1)).view({-1});
+      const auto psw = plan.psw.view({M, 4}).t().index_select(1, order).reshape({-1});  // [4 * M]: corner-major
+      const auto sums = std::get<0>(
+          at::embedding_bag(gcols, order.repeat({4}), bag_starts, false, /*mode=sum*/ 0, false, psw));  // [4 * R, Cl]
+      g[0].narrow(0, s0, S).copy_(sums.view({4, S, plan.Hp, plan.Wp, d.C})
+                                      .sum(0)
                                       .narrow(1, kPadBefore, d.H)
                                       .narrow(2, kPadBefore, d.W)
                                       .permute({0, 3, 1, 2}));
     }
     if (needs[1] || needs[2]) {
-      // d loss / d psw[e] = <gcols[e / 4], rows[index[e]]> (fused dot products), summed over the
-      // r channel blocks of each deform group.
-      const auto offset2bag = at::div(at::arange(plan.index.numel(), lopts), 4, "floor");
-      auto dpsw = at::_embedding_bag_per_sample_weights_backward(gcols, plan.rows, plan.index, plan.bag_offsets,
-                                                                 offset2bag, /*mode=sum*/ 0, /*padding_idx=*/-1);
-      dpsw = dpsw.view({S, d.Ho, d.Wo, dg, d.r, d.K, 4}).sum(4);  // [S, Ho, Wo, dg, K, 4]
-      const auto& t = plan.taps;
-      if (needs[2]) {
-        const auto gm = (dpsw * t.weight).sum(-1);  // [S, Ho, Wo, dg, K]
-        g[2].narrow(0, s0, S).copy_(gm.permute({0, 3, 4, 1, 2}).reshape({S, dg * d.K, d.Ho, d.Wo}));
-      }
-      if (needs[1]) {
-        if (plan.mask_pts.defined()) dpsw = dpsw * plan.mask_pts.unsqueeze(-1);
-        // weight[a, b] = hl[a, y] * hl[b, x] with d h / d t = -1, d l / d t = +1 inside the window
-        // (h = l = 0 outside, so the gradient is 0 there, MMCV's convention):
-        //   d / dy = sum_b (D[1, b] - D[0, b]) hl[b, x],  d / dx = sum_a (D[a, 1] - D[a, 0]) hl[a, y].
-        const auto D = dpsw.view({S, d.Ho, d.Wo, dg, d.K, 2, 2});
-        const auto& hl = t.hl;  // [S, Ho, Wo, dg, K, 2, 2]
-        const auto gy = ((D.select(-2, 1) - D.select(-2, 0)) * hl.select(-1, 1)).sum(-1);
-        const auto gx = ((D.select(-1, 1) - D.select(-1, 0)) * hl.select(-1, 0)).sum(-1);
-        const auto goff = at::stack({gy, gx}, -1);  // [S, Ho, Wo, dg, K, 2]
-        g[1].narrow(0, s0, S).copy_(goff.permute({0, 3, 4, 5, 1, 2}).reshape({S, 2 * dg * d.K, d.Ho, d.Wo}));
+      // d loss / d psw[e] = <gcols[e / 4], rows[index[e]]> (fused dot products).
+      const auto dpsw = at::_embedding_bag_per_sample_weights_backward(gcols, plan.rows, plan.index, plan.bag_offsets,
+                                                                       plan.offset2bag, /*mode=sum*/ 0,
+                                                                       /*padding_idx=*/-1)
+                            .view({S, d.Ho, d.Wo, dg, d.r, d.K, 4});
+      // Gradient views in the [S, Ho, Wo, dg, K(, 2)] order of the samples.
+      const auto g_mask =
+          needs[2] ? g[2].narrow(0, s0, S).view({S, dg, d.K, d.Ho, d.Wo}).permute({0, 3, 4, 1, 2}) : at::Tensor();
+      const auto g_off =
+          needs[1] ? g[1].narrow(0, s0, S).view({S, dg, d.K, 2, d.Ho, d.Wo}).permute({0, 4, 5, 1, 2, 3}) : at::Tensor();
+      const int64_t rows = dcn_rows_per_slice(d, dg);
+      for (int64_t n = 0; n < S; ++n) {                // host-side: row slices under the parallel grain,
+        for (int64_t h0 = 0; h0 < d.Ho; h0 += rows) {  // as in dcn_plan
+          const int64_t hn = std::min(rows, d.Ho - h0);
+          const auto rs = [&](const at::Tensor& t) { return t.select(0, n).narrow(0, h0, hn); };
+          auto D = rs(dpsw).sum(3);  // summed over the r channel blocks of each deform group: [hn, Wo, dg, K, 4]
+          if (needs[2]) rs(g_mask).copy_((D * rs(plan.weight)).sum(-1));
+          if (!needs[1]) continue;
+          if (plan.mask_pts.defined()) D = D * rs(plan.mask_pts).unsqueeze(-1);
+          // weight[a, b] = hl[a, y] * hl[b, x] with d h / d t = -1, d l / d t = +1 inside the window
+          // (h = l = 0 outside, so the gradient is 0 there, MMCV's convention):
+          //   d / dy = sum_b (D[1, b] - D[0, b]) hl[b, x],  d / dx = sum_a (D[a, 1] - D[a, 0]) hl[a, y].
+          const auto Dv = D.view({hn, d.Wo, dg, d.K, 2, 2});
+          const auto hl = rs(plan.hl);
+          const auto gy = ((Dv.select(-2, 1) - Dv.select(-2, 0)) * hl.select(-1, 1)).sum(-1);
+          const auto gx = ((Dv.select(-1, 1) - Dv.select(-1, 0)) * hl.select(-1, 0)).sum(-1);
+          rs(g_off).copy_(at::stack({gy, gx}, -1));
+        }
       }
     }
   }
