@@ -160,7 +160,7 @@ inline NmsPrepared nms_prepare(const char* op, const at::Tensor& boxes, const ch
                           scores.defined() ? scores.min() : no_scores})
                    .to(at::kDouble)
                    .cpu();  // host-side: one read to validate the input
-  const double* f = flags.data_ptr<double>();
+  const double* f = flags.data_ptr<double>();  // host-side: 5 validation flags
   const bool sums_finite = std::isfinite(f[1]) && std::isfinite(f[2]);
   if (!sums_finite) {
     check_finite(boxes, op, boxes_arg);
@@ -527,7 +527,7 @@ inline std::vector<at::Tensor> nms_match(const at::Tensor& dets, double iou_thre
     sizes = at::bincount(r.owner, {}, order.size(0)).index_select(0, r.keep).cpu();  // host-side: group sizes
   }
   const auto flat_out = flat.clone();
-  const int64_t* sz = sizes.data_ptr<int64_t>();
+  const int64_t* sz = sizes.data_ptr<int64_t>();  // host-side: group sizes
   std::vector<int64_t> split(sz, sz + sizes.numel());
   return flat_out.split_with_sizes(split);
 }
@@ -796,7 +796,7 @@ inline std::tuple<at::Tensor, at::Tensor> batched_nms(const at::Tensor& boxes, c
   const auto counts = std::get<2>(at::unique_consecutive(idxs.detach().index_select(0, by_class),
                                                          /*return_inverse=*/false, /*return_counts=*/true))
                           .cpu();  // host-side: class sizes drive the per-class loop
-  const int64_t* class_sizes = counts.data_ptr<int64_t>();
+  const int64_t* class_sizes = counts.data_ptr<int64_t>();  // host-side: class sizes
   std::vector<at::Tensor> kept_list, score_list;
   // type "nms": validate and pack once, then one greedy NMS per class on column slices (saves a
   // validation read and the packing per class; same result as nms() per class).

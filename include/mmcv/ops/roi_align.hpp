@@ -290,7 +290,7 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
                                 roi_axis_extent(g.start_w, g.bin_w, g.grid_w, PW, W), neg},
                                1)
                          .cpu();  // host-side: one sync for chunk planning and the size check
-  const auto acc = stats.accessor<int64_t, 2>();
+  const auto acc = stats.accessor<int64_t, 2>();  // host-side: planning copy, K rows
   std::vector<std::array<int64_t, 4>> sizes0(static_cast<size_t>(K));
   bool any_negative = false;
   for (int64_t k = 0; k < K; ++k) {  // host-side: copy K small per-RoI counts for planning
@@ -308,8 +308,9 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
   // computes its values from detached rows and routes its gradient with RoiAlignMaxRoute.
   const auto rows = max_mode ? roi_rows(input.detach()) : roi_rows(input);  // [B*H*W, C]
   const bool has_nan = max_mode && at::isnan(input).any().item<bool>();  // host-side: one sync (max mode)
-  // host-side: one sync on B x C values (avg mode): is any pixel (0, 0) not finite?
-  const bool corner_taps = !max_mode && !at::isfinite(input.select(2, 0).select(2, 0)).all().item<bool>();
+  // Avg mode: is any pixel (0, 0) not finite? (one sync on B x C values)
+  const auto corner = input.select(2, 0).select(2, 0);
+  const bool corner_taps = !max_mode && !at::isfinite(corner).all().item<bool>();  // host-side: one sync
   const auto cost = [&](int64_t n, const std::array<int64_t, 4>& m) {
     const int64_t gh = std::max<int64_t>(m[0], 1), gw = std::max<int64_t>(m[1], 1);
     if (max_mode) return n * PH * PW * gh * gw * (C + 8);

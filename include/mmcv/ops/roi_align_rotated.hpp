@@ -131,7 +131,7 @@ inline at::Tensor roi_align_rotated_impl(const at::Tensor& input, const at::Tens
   // One sync: per-RoI sampling grids for chunk planning, plus MMCV's non-negative-size assertion.
   const auto neg = aligned ? ((g.roi_w < 0) | (g.roi_h < 0)).to(at::kLong) : at::zeros_like(g.batch);
   const auto stats = at::stack({g.grid_h, g.grid_w, neg}, 1).cpu();  // host-side: planning copy
-  const auto acc = stats.accessor<int64_t, 2>();
+  const auto acc = stats.accessor<int64_t, 2>();  // host-side: planning copy, K rows
   bool any_negative = false;
   std::vector<std::array<int64_t, 2>> units(static_cast<size_t>(K * PH));
   for (int64_t k = 0; k < K; ++k) {  // host-side: per-RoI counts for planning (K small rows)

@@ -69,7 +69,7 @@ inline at::Tensor roi_pool_impl(const at::Tensor& input, const at::Tensor& rois,
   at::Tensor ukeys, counts;
   std::tie(ukeys, std::ignore, counts) = at::unique_consecutive(skeys, /*return_inverse=*/false, /*return_counts=*/true);
   const auto groups = at::stack({ukeys, counts}, 1).cpu();  // host-side: one sync for the group sizes
-  const auto gacc = groups.accessor<int64_t, 2>();
+  const auto gacc = groups.accessor<int64_t, 2>();  // host-side: group sizes
 
   const auto flat = roi_rows(input.detach()).view({-1});  // channels-last values
   const bool need_grad = input.requires_grad() && at::GradMode::is_enabled();

@@ -57,7 +57,7 @@ inline void check_roi_values(const at::Tensor& rois, int64_t batch, const char* 
   check_finite(rois, op, "rois");
   const auto b = roi_batch_index(rois);
   const auto range = at::stack({b.min(), b.max()}).cpu();  // host-side: one sync to validate indices
-  const auto lo = range[0].item<int64_t>(), hi = range[1].item<int64_t>();
+  const auto lo = range[0].item<int64_t>(), hi = range[1].item<int64_t>();  // host-side: read the synced range
   const int64_t bad = lo < 0 ? lo : hi;
   if (lo < 0 || hi >= batch)
     check_in_range(static_cast<double>(bad), 0.0, static_cast<double>(batch - 1), op, "rois[:, 0] (batch index)");
