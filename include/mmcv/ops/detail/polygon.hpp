@@ -85,8 +85,8 @@ inline at::Tensor box_clip_area(const at::Tensor& x, const at::Tensor& y, const 
   const auto t1 = at::minimum(a1, b1), t4 = at::maximum(a2, b2);
   const auto m1 = at::maximum(a1, b1), m2 = at::minimum(a2, b2);
   const auto t2 = at::minimum(m1, m2), t3 = at::maximum(m1, m2);
-  const auto cx = [&](const at::Tensor& v) { return at::minimum(at::maximum(v, nhw), hw); };
-  const auto cy = [&](const at::Tensor& v) { return at::minimum(at::maximum(v, nhh), hh); };
+  const auto cx = [&](const at::Tensor& v) { return at::clamp(v, nhw, hw); };
+  const auto cy = [&](const at::Tensor& v) { return at::clamp(v, nhh, hh); };
   // The clamp path of each edge: start, 4 breakpoints; the next edge's start closes it.
   const auto px0 = cx(x), py0 = cy(y);
   const auto px1 = cx(x + t1 * dx), py1 = cy(y + t1 * dy);
