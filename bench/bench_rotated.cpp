@@ -60,6 +60,7 @@ std::pair<at::Tensor, at::Tensor> iou_sets(int64_t n, bool dense, bool quads) {
 }
 
 void BM_box_iou_rotated(benchmark::State& state) {
+  at::manual_seed(0);  // the same inputs in every repetition
   const int64_t n = state.range(0);
   auto [a, b] = iou_sets(n, state.range(1) == 1, false);
   a = mmcv_bench::on_device(a);
@@ -70,6 +71,7 @@ void BM_box_iou_rotated(benchmark::State& state) {
 }
 
 void BM_box_iou_quadri(benchmark::State& state) {
+  at::manual_seed(0);  // the same inputs in every repetition
   const int64_t n = state.range(0);
   auto [a, b] = iou_sets(n, state.range(1) == 1, true);
   a = mmcv_bench::on_device(a);
@@ -81,6 +83,7 @@ void BM_box_iou_quadri(benchmark::State& state) {
 
 // Scalar float64 loop over every pair (the test suite's reference): the "plain loop" peer.
 void BM_scalar_loop_box_iou_rotated(benchmark::State& state) {
+  at::manual_seed(0);  // the same inputs in every repetition
   auto [a, b] = iou_sets(state.range(0), state.range(1) == 1, false);
   for (auto _ : state) {
     benchmark::DoNotOptimize(polygon_ref::pairwise(a, b, false, [](const auto& p, const auto& q) {
@@ -90,6 +93,7 @@ void BM_scalar_loop_box_iou_rotated(benchmark::State& state) {
 }
 
 void BM_scalar_loop_box_iou_quadri(benchmark::State& state) {
+  at::manual_seed(0);  // the same inputs in every repetition
   auto [a, b] = iou_sets(state.range(0), state.range(1) == 1, true);
   for (auto _ : state) {
     benchmark::DoNotOptimize(polygon_ref::pairwise(a, b, false, [](const auto& p, const auto& q) {
@@ -101,6 +105,7 @@ void BM_scalar_loop_box_iou_quadri(benchmark::State& state) {
 // nms_rotated workload: 2000 boxes in 100 tight clusters (sd 4 px, sides 40-100 px) on 1333^2,
 // iou 0.5: about 270 kept, as MMCV's timed workload (264 kept).
 void BM_nms_rotated(benchmark::State& state) {
+  at::manual_seed(0);  // the same inputs in every repetition
   const int64_t n = state.range(0);
   auto d = clustered_rotated(n, 1333, n / 20, 4.0, 40.0, 60.0);
   auto dets = mmcv_bench::on_device(d);
@@ -110,6 +115,7 @@ void BM_nms_rotated(benchmark::State& state) {
 }
 
 void BM_scalar_loop_nms_rotated(benchmark::State& state) {
+  at::manual_seed(0);  // the same inputs in every repetition
   const int64_t n = state.range(0);
   auto dets = clustered_rotated(n, 1333, n / 20, 4.0, 40.0, 60.0);
   auto scores = at::rand({n});
@@ -133,6 +139,7 @@ std::pair<at::Tensor, at::Tensor> roi_inputs(int64_t k) {
 }
 
 void BM_roi_align_rotated_forward(benchmark::State& state) {
+  at::manual_seed(0);  // the same inputs in every repetition
   auto [input, rois] = roi_inputs(state.range(0));
   input = mmcv_bench::on_device(input);
   rois = mmcv_bench::on_device(rois);
@@ -142,6 +149,7 @@ void BM_roi_align_rotated_forward(benchmark::State& state) {
 }
 
 void BM_roi_align_rotated_backward(benchmark::State& state) {
+  at::manual_seed(0);  // the same inputs in every repetition
   auto [input, rois] = roi_inputs(state.range(0));
   input = mmcv_bench::on_device(input).requires_grad_(true);
   rois = mmcv_bench::on_device(rois);
