@@ -49,16 +49,8 @@ namespace ops {
 inline at::Tensor box_iou_quadri(const at::Tensor& bboxes1, const at::Tensor& bboxes2,
                                  const std::string& mode = "iou", bool aligned = false) {
   constexpr const char* op = "box_iou_quadri";
-  detail::ShapeChecker sc(op);
-  sc.check(bboxes1, "bboxes1", {"N", "8"});
-  sc.check(bboxes2, "bboxes2", {aligned ? "N" : "M", "8"});
-  detail::check_floating(bboxes1, op, "bboxes1");
-  detail::check_same_dtype(bboxes1, bboxes2, op, "bboxes1", "bboxes2");
-  detail::check_same_device(bboxes1, bboxes2, op, "bboxes1", "bboxes2");
-  detail::check_one_of(mode, {"iou", "iof"}, op, "mode");
-  if (bboxes1.size(0) == 0 || bboxes2.size(0) == 0) {
-    return aligned ? at::zeros({bboxes1.size(0)}, bboxes1.options())
-                   : at::zeros({bboxes1.size(0), bboxes2.size(0)}, bboxes1.options());
+  if (auto empty = detail::check_polygon_iou_args(bboxes1, bboxes2, "8", mode, aligned, op); empty.defined()) {
+    return empty;
   }
   at::NoGradGuard no_grad;
   return detail::quadri_overlaps(detail::prepare_quadri(bboxes1), detail::prepare_quadri(bboxes2), mode == "iof",

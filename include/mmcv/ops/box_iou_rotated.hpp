@@ -47,16 +47,8 @@ namespace ops {
 inline at::Tensor box_iou_rotated(const at::Tensor& bboxes1, const at::Tensor& bboxes2,
                                   const std::string& mode = "iou", bool aligned = false, bool clockwise = true) {
   constexpr const char* op = "box_iou_rotated";
-  detail::ShapeChecker sc(op);
-  sc.check(bboxes1, "bboxes1", {"N", "5"});
-  sc.check(bboxes2, "bboxes2", {aligned ? "N" : "M", "5"});
-  detail::check_floating(bboxes1, op, "bboxes1");
-  detail::check_same_dtype(bboxes1, bboxes2, op, "bboxes1", "bboxes2");
-  detail::check_same_device(bboxes1, bboxes2, op, "bboxes1", "bboxes2");
-  detail::check_one_of(mode, {"iou", "iof"}, op, "mode");
-  if (bboxes1.size(0) == 0 || bboxes2.size(0) == 0) {
-    return aligned ? at::zeros({bboxes1.size(0)}, bboxes1.options())
-                   : at::zeros({bboxes1.size(0), bboxes2.size(0)}, bboxes1.options());
+  if (auto empty = detail::check_polygon_iou_args(bboxes1, bboxes2, "5", mode, aligned, op); empty.defined()) {
+    return empty;
   }
   at::NoGradGuard no_grad;
   return detail::rotated_overlaps(detail::prepare_rotated(bboxes1, clockwise),

@@ -60,24 +60,7 @@ inline RoiAlignGeometry roi_align_geometry(const at::Tensor& rois, int64_t out_h
   g.start_h = r.select(1, 2) * s - offset;
   g.roi_w = (r.select(1, 3) * s - offset) - g.start_w;
   g.roi_h = (r.select(1, 4) * s - offset) - g.start_h;
-  if (!aligned) {  // MMCV's backward-compatible mode forces malformed rois to be at least 1x1
-    g.roi_w = g.roi_w.clamp_min(1.0);
-    g.roi_h = g.roi_h.clamp_min(1.0);
-  }
-  g.bin_h = g.roi_h / static_cast<double>(out_h);
-  g.bin_w = g.roi_w / static_cast<double>(out_w);
-  if (sampling_ratio > 0) {
-    g.grid_h = at::full_like(g.batch, sampling_ratio);
-    g.grid_w = at::full_like(g.batch, sampling_ratio);
-  } else {
-    // Adaptive: ceilf(roi_size / output_size), on the float32 value as MMCV's ceilf does even for
-    // double data. Clamped before the integer conversion (0 for an empty aligned roi).
-    const auto grid = [](const at::Tensor& bin) {
-      return bin.to(at::kFloat).ceil().clamp(0.0, static_cast<double>(int64_t{1} << 30)).to(at::kLong);
-    };
-    g.grid_h = grid(g.bin_h);
-    g.grid_w = grid(g.bin_w);
-  }
+  fill_roi_bins(g, out_h, out_w, sampling_ratio, aligned);
   return g;
 }
 

@@ -55,24 +55,7 @@ inline RoiAlignRotatedGeometry roi_align_rotated_geometry(const at::Tensor& rois
   const auto theta = (clockwise ? -r.select(1, 5) : r.select(1, 5)).to(at::kDouble);
   g.cos = theta.cos().to(r.scalar_type());
   g.sin = theta.sin().to(r.scalar_type());
-  if (!aligned) {  // MMCV's backward-compatible mode: rois at least 1 x 1
-    g.roi_w = g.roi_w.clamp_min(1.0);
-    g.roi_h = g.roi_h.clamp_min(1.0);
-  }
-  g.bin_h = g.roi_h / static_cast<double>(PH);
-  g.bin_w = g.roi_w / static_cast<double>(PW);
-  if (sampling_ratio > 0) {
-    g.grid_h = at::full_like(g.batch, sampling_ratio);
-    g.grid_w = at::full_like(g.batch, sampling_ratio);
-  } else {
-    // MMCV: ceilf(roi_height / pooled_height) on the float32 value, also for double data;
-    // clamped before the integer conversion.
-    const auto grid = [](const at::Tensor& bin) {
-      return bin.to(at::kFloat).ceil().clamp(0.0, static_cast<double>(int64_t{1} << 30)).to(at::kLong);
-    };
-    g.grid_h = grid(g.bin_h);
-    g.grid_w = grid(g.bin_w);
-  }
+  fill_roi_bins(g, PH, PW, sampling_ratio, aligned);
   return g;
 }
 

@@ -44,9 +44,12 @@
 
 #include <ATen/ATen.h>
 
+#include <mmcv/ops/detail/check.hpp>
+
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <string>
 
 namespace mmcv {
 namespace ops {
@@ -415,6 +418,24 @@ at::Tensor polygon_overlaps(const at::Tensor& cols1, const at::Tensor& cols2, bo
     }
   }
   return out;
+}
+
+/// Argument checks shared by box_iou_rotated and box_iou_quadri (shape, dtype, device, mode, in
+/// the project's order): bboxes1 [N, width], bboxes2 [M, width] ([N, width] when aligned).
+/// Returns the all-zero result when either side is empty ([N] aligned, [N, M] otherwise), an
+/// undefined tensor otherwise.
+inline at::Tensor check_polygon_iou_args(const at::Tensor& bboxes1, const at::Tensor& bboxes2, const char* width,
+                                         const std::string& mode, bool aligned, const char* op) {
+  ShapeChecker sc(op);
+  sc.check(bboxes1, "bboxes1", {"N", width});
+  sc.check(bboxes2, "bboxes2", {aligned ? "N" : "M", width});
+  check_floating(bboxes1, op, "bboxes1");
+  check_same_dtype(bboxes1, bboxes2, op, "bboxes1", "bboxes2");
+  check_same_device(bboxes1, bboxes2, op, "bboxes1", "bboxes2");
+  check_one_of(mode, {"iou", "iof"}, op, "mode");
+  if (bboxes1.size(0) > 0 && bboxes2.size(0) > 0) return at::Tensor();
+  return aligned ? at::zeros({bboxes1.size(0)}, bboxes1.options())
+                 : at::zeros({bboxes1.size(0), bboxes2.size(0)}, bboxes1.options());
 }
 
 /// Rotated-box overlaps (box_iou_rotated's core): prepared columns in, [N, M] or [N] out.

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// Shared plumbing of the axis-aligned RoI ops (roi_align, roi_pool): argument checks on
-// (input [B, C, H, W], rois [K, 5]), the channels-last row view the ops gather from, the float32
-// narrowing of spatial_scale, and the host-side planning of RoI chunks that bounds memory.
+// Shared plumbing of the RoI ops (roi_align, roi_pool; roi_align_rotated uses the bins and the
+// chunk planning): argument checks on (input [B, C, H, W], rois [K, 5]), MMCV's per-RoI bins and
+// adaptive sampling grid, the channels-last row view the ops gather from, the float32 narrowing
+// of spatial_scale, and the host-side planning of RoI chunks that bounds memory.
 // IWYU pragma: private, include <mmcv/ops/roi_align.hpp> or <mmcv/ops/roi_pool.hpp> instead.
 
 #include <ATen/ATen.h>
@@ -23,6 +24,32 @@ namespace detail {
 /// Work items (padded entries, sampled values) one RoI chunk may materialise. A chunk holds at
 /// least one RoI, so a single RoI larger than this runs alone.
 inline constexpr int64_t kRoiChunkBudget = int64_t{1} << 22;
+
+/// MMCV's per-RoI bins and sampling grid, shared by roi_align and roi_align_rotated (`G` has
+/// tensor fields batch, roi_h, roi_w, bin_h, bin_w, grid_h, grid_w; roi_h / roi_w are set on
+/// entry). aligned=false (MMCV's backward-compatible mode) makes every RoI at least 1 x 1;
+/// bin = size / output size; sampling_ratio > 0 fixes the grid, 0 gives ceilf(bin) per axis,
+/// taken on the float32 value as MMCV's ceilf does even for double data, and clamped before the
+/// integer conversion (0 for an empty aligned RoI).
+template <class G>
+inline void fill_roi_bins(G& g, int64_t out_h, int64_t out_w, int64_t sampling_ratio, bool aligned) {
+  if (!aligned) {
+    g.roi_w = g.roi_w.clamp_min(1.0);
+    g.roi_h = g.roi_h.clamp_min(1.0);
+  }
+  g.bin_h = g.roi_h / static_cast<double>(out_h);
+  g.bin_w = g.roi_w / static_cast<double>(out_w);
+  if (sampling_ratio > 0) {
+    g.grid_h = at::full_like(g.batch, sampling_ratio);
+    g.grid_w = at::full_like(g.batch, sampling_ratio);
+    return;
+  }
+  const auto grid = [](const at::Tensor& bin) {
+    return bin.to(at::kFloat).ceil().clamp(0.0, static_cast<double>(int64_t{1} << 30)).to(at::kLong);
+  };
+  g.grid_h = grid(g.bin_h);
+  g.grid_w = grid(g.bin_w);
+}
 
 /// Shape, dtype, device and scalar-parameter checks shared by roi_align and roi_pool, in the
 /// project's order (shape, dtype, device, values). Returns (out_h, out_w).
