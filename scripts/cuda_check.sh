@@ -261,7 +261,7 @@ PYEOF
   {
     echo "# mmcv-ops CUDA check"
     echo
-    echo "- LibTorch: ${TORCH_VERSION:-?} (CUDA ${TORCH_CUDA:-none}); GPU: ${GPU_NAME:-none}; torchvision: ${TV_VERSION:-absent}"
+    echo "- LibTorch: ${TORCH_VERSION:-?} (CUDA ${TORCH_CUDA:-none}); GPU: ${GPU_NAME:-none}; torchvision in python3: ${TV_VERSION:-absent (the programs still look for its _C themselves)}"
     echo "- torch target: $([ "${TORCH_SHIM:-0}" = "1" ] && echo "wheel shim (scripts/cuda_check/torch_wheel.cmake)" || echo "find_package(Torch)")"
     echo "- build: ok, ${BUILD_WARNINGS:-?} compiler warnings; every header compiles alone with -Werror"
     echo "- ctest: ${ctest_summary:-no summary (see ctest.log)}"
