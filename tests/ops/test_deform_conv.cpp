@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -452,6 +453,12 @@ TEST_P(deform_conv2d_test, module_parameters_match_mmcv) {
                     "DeformConv2d: expected in_channels to be divisible by groups (3), but got 8");
   EXPECT_MMCV_ERROR(mmcv::ops::DeformConv2dPack(8, 6, 3, 1, 0, 1, 4),
                     "DeformConv2dPack: expected out_channels to be divisible by groups (4), but got 6");
+  EXPECT_MMCV_ERROR(mmcv::ops::DeformConv2d(8, 6, 3, 1, 0, 1, 1, /*deform_groups=*/0),
+                    "DeformConv2d: expected deform_groups to be positive, but got 0");
+  std::ostringstream os;
+  os << *mmcv::ops::DeformConv2d(8, 6, {3, 1}, 2, {1, 0}, 1, 2, 2, false, 16);
+  EXPECT_EQ(os.str(), "mmcv::ops::DeformConv2d(in_channels=8, out_channels=6, kernel_size=(3, 1), stride=(2, 2), "
+                      "padding=(1, 0), dilation=(1, 1), groups=2, deform_groups=2, bias=False, im2col_step=16)");
 }
 
 TEST_P(deform_conv2d_test, module_pads_inputs_smaller_than_the_kernel_like_mmcv) {

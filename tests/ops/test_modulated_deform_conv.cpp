@@ -355,6 +355,12 @@ TEST_P(modulated_deform_conv2d_test, module_parameters_match_mmcv) {
                                              "groups=2, deform_groups=2, bias=True)"));
   EXPECT_MMCV_ERROR(mmcv::ops::ModulatedDeformConv2d(8, 6, 3, 1, 0, 1, 3),
                     "ModulatedDeformConv2d: expected in_channels to be divisible by groups (3), but got 8");
+  EXPECT_MMCV_ERROR(mmcv::ops::ModulatedDeformConv2dPack(8, 6, 3, 1, 0, 1, 1, /*deform_groups=*/0),
+                    "ModulatedDeformConv2dPack: expected deform_groups to be positive, but got 0");
+  const mmcv::ops::ModulatedDeformConv2d plain(4, 4, 3, 1, 1, 1, 1, 1, /*bias=*/false);
+  EXPECT_EQ(plain->weight.sizes(), at::IntArrayRef({4, 4, 3, 3}));
+  EXPECT_FALSE(plain->bias.defined());
+  EXPECT_EQ(plain->named_parameters().size(), 1u);
 }
 
 void load_into(torch::nn::Module& m, const mmcv_test::Case& c, const std::string& prefix) {

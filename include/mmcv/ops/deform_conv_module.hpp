@@ -17,7 +17,7 @@
 
 #include <mmcv/ops/deform_conv.hpp>
 #include <mmcv/ops/detail/check.hpp>
-#include <mmcv/ops/detail/module_repr.hpp>
+#include <mmcv/ops/detail/deform_conv_layer.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -45,35 +45,24 @@ namespace ops {
 /// Example:
 ///   mmcv::ops::DeformConv2d dcn(16, 32, 3, /*stride=*/1, /*padding=*/1);
 ///   auto y = dcn(x, offset);  // offset [N, 18, H, W]
-class DeformConv2dImpl : public torch::nn::Cloneable<DeformConv2dImpl> {
+class DeformConv2dImpl : public torch::nn::Cloneable<DeformConv2dImpl>,
+                         public detail::DeformConvLayerArgs {
  public:
   DeformConv2dImpl(int64_t in_channels, int64_t out_channels, torch::ExpandingArray<2> kernel_size,
                    torch::ExpandingArray<2> stride = 1, torch::ExpandingArray<2> padding = 0,
                    torch::ExpandingArray<2> dilation = 1, int64_t groups = 1, int64_t deform_groups = 1,
                    bool bias = false, int64_t im2col_step = 32)
-      : in_channels(in_channels),
-        out_channels(out_channels),
-        kernel_size(kernel_size),
-        stride(stride),
-        padding(padding),
-        dilation(dilation),
-        groups(groups),
-        deform_groups(deform_groups),
+      : DeformConvLayerArgs("DeformConv2d", in_channels, out_channels, kernel_size, stride, padding, dilation,
+                            groups, deform_groups),
         im2col_step(im2col_step) {
     constexpr const char* op = "DeformConv2d";
     detail::check_arg(!bias, op, "bias", "be false (MMCV's DeformConv2d has no bias)", "true");
-    detail::check_positive(groups, op, "groups");
-    detail::check_arg(in_channels % groups == 0, op, "in_channels",
-                      "be divisible by groups (" + std::to_string(groups) + ")", in_channels);
-    detail::check_arg(out_channels % groups == 0, op, "out_channels",
-                      "be divisible by groups (" + std::to_string(groups) + ")", out_channels);
     reset();
   }
 
   /// (Re)creates `weight` and initialises it (MMCV: __init__ + reset_parameters).
   void reset() override {
-    weight = register_parameter(
-        "weight", torch::empty({out_channels, in_channels / groups, (*kernel_size)[0], (*kernel_size)[1]}));
+    weight = register_parameter("weight", torch::empty(weight_shape()));
     reset_parameters();
   }
 
@@ -96,17 +85,11 @@ class DeformConv2dImpl : public torch::nn::Cloneable<DeformConv2dImpl> {
   }
 
   void pretty_print(std::ostream& os) const override {
-    os << "mmcv::ops::DeformConv2d(in_channels=" << in_channels << ", out_channels=" << out_channels
-       << ", kernel_size=" << detail::py_pair((*kernel_size)[0], (*kernel_size)[1])
-       << ", stride=" << detail::py_pair((*stride)[0], (*stride)[1])
-       << ", padding=" << detail::py_pair((*padding)[0], (*padding)[1])
-       << ", dilation=" << detail::py_pair((*dilation)[0], (*dilation)[1]) << ", groups=" << groups
-       << ", deform_groups=" << deform_groups << ", bias=False, im2col_step=" << im2col_step << ")";
+    print_args(os, "mmcv::ops::DeformConv2d");
+    os << ", bias=False, im2col_step=" << im2col_step << ")";
   }
 
-  int64_t in_channels, out_channels;
-  torch::ExpandingArray<2> kernel_size, stride, padding, dilation;
-  int64_t groups, deform_groups, im2col_step;
+  int64_t im2col_step;
   at::Tensor weight;  ///< [out_channels, in_channels / groups, kh, kw]
 
  private:
@@ -143,43 +126,31 @@ class DeformConv2d : public torch::nn::ModuleHolder<DeformConv2dImpl> {
 /// Example:
 ///   mmcv::ops::DeformConv2dPack dcn(16, 32, 3, /*stride=*/1, /*padding=*/1);
 ///   auto y = dcn(x);
-class DeformConv2dPackImpl : public torch::nn::Cloneable<DeformConv2dPackImpl> {
+class DeformConv2dPackImpl : public torch::nn::Cloneable<DeformConv2dPackImpl>,
+                             public detail::DeformConvLayerArgs {
  public:
   DeformConv2dPackImpl(int64_t in_channels, int64_t out_channels, torch::ExpandingArray<2> kernel_size,
                        torch::ExpandingArray<2> stride = 1, torch::ExpandingArray<2> padding = 0,
                        torch::ExpandingArray<2> dilation = 1, int64_t groups = 1, int64_t deform_groups = 1,
                        bool bias = false, int64_t im2col_step = 32)
-      : in_channels(in_channels),
-        out_channels(out_channels),
-        kernel_size(kernel_size),
-        stride(stride),
-        padding(padding),
-        dilation(dilation),
-        groups(groups),
-        deform_groups(deform_groups),
+      : DeformConvLayerArgs("DeformConv2dPack", in_channels, out_channels, kernel_size, stride, padding, dilation,
+                            groups, deform_groups),
         im2col_step(im2col_step) {
     constexpr const char* op = "DeformConv2dPack";
     detail::check_arg(!bias, op, "bias", "be false (MMCV's DeformConv2dPack has no bias)", "true");
-    detail::check_positive(groups, op, "groups");
-    detail::check_positive(deform_groups, op, "deform_groups");
-    detail::check_arg(in_channels % groups == 0, op, "in_channels",
-                      "be divisible by groups (" + std::to_string(groups) + ")", in_channels);
-    detail::check_arg(out_channels % groups == 0, op, "out_channels",
-                      "be divisible by groups (" + std::to_string(groups) + ")", out_channels);
     reset();
   }
 
   /// (Re)creates the parameters in MMCV's order and initialisation sequence: weight
   /// (kaiming_uniform_, relu), conv_offset (nn.Conv2d's own init, then zeroed).
   void reset() override {
-    const int64_t kh = (*kernel_size)[0], kw = (*kernel_size)[1];
-    weight = register_parameter("weight", torch::empty({out_channels, in_channels / groups, kh, kw}));
+    weight = register_parameter("weight", torch::empty(weight_shape()));
     {
       torch::NoGradGuard no_grad;
       torch::nn::init::kaiming_uniform_(weight, /*a=*/0, torch::kFanIn, torch::kReLU);
     }
     conv_offset = register_module(
-        "conv_offset", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, deform_groups * 2 * kh * kw, kernel_size)
+        "conv_offset", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, offset_channels(2), kernel_size)
                                              .stride(stride)
                                              .padding(padding)
                                              .dilation(dilation)
@@ -201,17 +172,11 @@ class DeformConv2dPackImpl : public torch::nn::Cloneable<DeformConv2dPackImpl> {
   }
 
   void pretty_print(std::ostream& os) const override {
-    os << "mmcv::ops::DeformConv2dPack(in_channels=" << in_channels << ", out_channels=" << out_channels
-       << ", kernel_size=" << detail::py_pair((*kernel_size)[0], (*kernel_size)[1])
-       << ", stride=" << detail::py_pair((*stride)[0], (*stride)[1])
-       << ", padding=" << detail::py_pair((*padding)[0], (*padding)[1])
-       << ", dilation=" << detail::py_pair((*dilation)[0], (*dilation)[1]) << ", groups=" << groups
-       << ", deform_groups=" << deform_groups << ", bias=False, im2col_step=" << im2col_step << ")";
+    print_args(os, "mmcv::ops::DeformConv2dPack");
+    os << ", bias=False, im2col_step=" << im2col_step << ")";
   }
 
-  int64_t in_channels, out_channels;
-  torch::ExpandingArray<2> kernel_size, stride, padding, dilation;
-  int64_t groups, deform_groups, im2col_step;
+  int64_t im2col_step;
   at::Tensor weight;                       ///< [out_channels, in_channels / groups, kh, kw]
   torch::nn::Conv2d conv_offset{nullptr};  ///< in_channels -> 2 * deform_groups * kh * kw
 };

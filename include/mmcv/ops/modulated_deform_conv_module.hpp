@@ -15,7 +15,7 @@
 #include <torch/utils.h>
 
 #include <mmcv/ops/detail/check.hpp>
-#include <mmcv/ops/detail/module_repr.hpp>
+#include <mmcv/ops/detail/deform_conv_layer.hpp>
 #include <mmcv/ops/modulated_deform_conv.hpp>
 
 #include <cmath>
@@ -55,34 +55,22 @@ inline void modulated_init_weights(at::Tensor& weight, at::Tensor& bias, int64_t
 /// Example:
 ///   mmcv::ops::ModulatedDeformConv2d dcn(16, 32, 3, /*stride=*/1, /*padding=*/1);
 ///   auto y = dcn(x, offset, mask);  // offset [N, 18, H, W], mask [N, 9, H, W]
-class ModulatedDeformConv2dImpl : public torch::nn::Cloneable<ModulatedDeformConv2dImpl> {
+class ModulatedDeformConv2dImpl : public torch::nn::Cloneable<ModulatedDeformConv2dImpl>,
+                                  public detail::DeformConvLayerArgs {
  public:
   ModulatedDeformConv2dImpl(int64_t in_channels, int64_t out_channels, torch::ExpandingArray<2> kernel_size,
                             torch::ExpandingArray<2> stride = 1, torch::ExpandingArray<2> padding = 0,
                             torch::ExpandingArray<2> dilation = 1, int64_t groups = 1, int64_t deform_groups = 1,
                             bool bias = true)
-      : in_channels(in_channels),
-        out_channels(out_channels),
-        kernel_size(kernel_size),
-        stride(stride),
-        padding(padding),
-        dilation(dilation),
-        groups(groups),
-        deform_groups(deform_groups),
+      : DeformConvLayerArgs("ModulatedDeformConv2d", in_channels, out_channels, kernel_size, stride, padding, dilation,
+                            groups, deform_groups),
         with_bias(bias) {
-    constexpr const char* op = "ModulatedDeformConv2d";
-    detail::check_positive(groups, op, "groups");
-    detail::check_arg(in_channels % groups == 0, op, "in_channels",
-                      "be divisible by groups (" + std::to_string(groups) + ")", in_channels);
-    detail::check_arg(out_channels % groups == 0, op, "out_channels",
-                      "be divisible by groups (" + std::to_string(groups) + ")", out_channels);
     reset();
   }
 
   /// (Re)creates weight (and bias) and initialises them (MMCV: __init__ + init_weights).
   void reset() override {
-    weight = register_parameter(
-        "weight", torch::empty({out_channels, in_channels / groups, (*kernel_size)[0], (*kernel_size)[1]}));
+    weight = register_parameter("weight", torch::empty(weight_shape()));
     bias = with_bias ? register_parameter("bias", torch::empty({out_channels})) : at::Tensor();
     init_weights();
   }
@@ -97,17 +85,10 @@ class ModulatedDeformConv2dImpl : public torch::nn::Cloneable<ModulatedDeformCon
   }
 
   void pretty_print(std::ostream& os) const override {
-    os << "mmcv::ops::ModulatedDeformConv2d(in_channels=" << in_channels << ", out_channels=" << out_channels
-       << ", kernel_size=" << detail::py_pair((*kernel_size)[0], (*kernel_size)[1])
-       << ", stride=" << detail::py_pair((*stride)[0], (*stride)[1])
-       << ", padding=" << detail::py_pair((*padding)[0], (*padding)[1])
-       << ", dilation=" << detail::py_pair((*dilation)[0], (*dilation)[1]) << ", groups=" << groups
-       << ", deform_groups=" << deform_groups << ", bias=" << detail::py_bool(with_bias) << ")";
+    print_args(os, "mmcv::ops::ModulatedDeformConv2d");
+    os << ", bias=" << detail::py_bool(with_bias) << ")";
   }
 
-  int64_t in_channels, out_channels;
-  torch::ExpandingArray<2> kernel_size, stride, padding, dilation;
-  int64_t groups, deform_groups;
   bool with_bias;
   at::Tensor weight;  ///< [out_channels, in_channels / groups, kh, kw]
   at::Tensor bias;    ///< [out_channels], undefined without bias
@@ -140,28 +121,16 @@ class ModulatedDeformConv2d : public torch::nn::ModuleHolder<ModulatedDeformConv
 /// Example:
 ///   mmcv::ops::ModulatedDeformConv2dPack dcn(16, 32, 3, /*stride=*/1, /*padding=*/1);
 ///   auto y = dcn(x);
-class ModulatedDeformConv2dPackImpl : public torch::nn::Cloneable<ModulatedDeformConv2dPackImpl> {
+class ModulatedDeformConv2dPackImpl : public torch::nn::Cloneable<ModulatedDeformConv2dPackImpl>,
+                                      public detail::DeformConvLayerArgs {
  public:
   ModulatedDeformConv2dPackImpl(int64_t in_channels, int64_t out_channels, torch::ExpandingArray<2> kernel_size,
                                 torch::ExpandingArray<2> stride = 1, torch::ExpandingArray<2> padding = 0,
                                 torch::ExpandingArray<2> dilation = 1, int64_t groups = 1, int64_t deform_groups = 1,
                                 bool bias = true)
-      : in_channels(in_channels),
-        out_channels(out_channels),
-        kernel_size(kernel_size),
-        stride(stride),
-        padding(padding),
-        dilation(dilation),
-        groups(groups),
-        deform_groups(deform_groups),
+      : DeformConvLayerArgs("ModulatedDeformConv2dPack", in_channels, out_channels, kernel_size, stride, padding,
+                            dilation, groups, deform_groups),
         with_bias(bias) {
-    constexpr const char* op = "ModulatedDeformConv2dPack";
-    detail::check_positive(groups, op, "groups");
-    detail::check_positive(deform_groups, op, "deform_groups");
-    detail::check_arg(in_channels % groups == 0, op, "in_channels",
-                      "be divisible by groups (" + std::to_string(groups) + ")", in_channels);
-    detail::check_arg(out_channels % groups == 0, op, "out_channels",
-                      "be divisible by groups (" + std::to_string(groups) + ")", out_channels);
     reset();
   }
 
@@ -169,12 +138,11 @@ class ModulatedDeformConv2dPackImpl : public torch::nn::Cloneable<ModulatedDefor
   /// (init_weights), conv_offset (nn.Conv2d's own init), then init_weights again, which also
   /// zeroes conv_offset (MMCV calls it from both constructors).
   void reset() override {
-    const int64_t kh = (*kernel_size)[0], kw = (*kernel_size)[1];
-    weight = register_parameter("weight", torch::empty({out_channels, in_channels / groups, kh, kw}));
+    weight = register_parameter("weight", torch::empty(weight_shape()));
     bias = with_bias ? register_parameter("bias", torch::empty({out_channels})) : at::Tensor();
     detail::modulated_init_weights(weight, bias, in_channels);
     conv_offset = register_module(
-        "conv_offset", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, deform_groups * 3 * kh * kw, kernel_size)
+        "conv_offset", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, offset_channels(3), kernel_size)
                                              .stride(stride)
                                              .padding(padding)
                                              .dilation(dilation)
@@ -201,17 +169,10 @@ class ModulatedDeformConv2dPackImpl : public torch::nn::Cloneable<ModulatedDefor
   }
 
   void pretty_print(std::ostream& os) const override {
-    os << "mmcv::ops::ModulatedDeformConv2dPack(in_channels=" << in_channels << ", out_channels=" << out_channels
-       << ", kernel_size=" << detail::py_pair((*kernel_size)[0], (*kernel_size)[1])
-       << ", stride=" << detail::py_pair((*stride)[0], (*stride)[1])
-       << ", padding=" << detail::py_pair((*padding)[0], (*padding)[1])
-       << ", dilation=" << detail::py_pair((*dilation)[0], (*dilation)[1]) << ", groups=" << groups
-       << ", deform_groups=" << deform_groups << ", bias=" << detail::py_bool(with_bias) << ")";
+    print_args(os, "mmcv::ops::ModulatedDeformConv2dPack");
+    os << ", bias=" << detail::py_bool(with_bias) << ")";
   }
 
-  int64_t in_channels, out_channels;
-  torch::ExpandingArray<2> kernel_size, stride, padding, dilation;
-  int64_t groups, deform_groups;
   bool with_bias;
   at::Tensor weight;                       ///< [out_channels, in_channels / groups, kh, kw]
   at::Tensor bias;                         ///< [out_channels], undefined without bias
