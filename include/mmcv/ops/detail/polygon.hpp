@@ -118,16 +118,34 @@ inline at::Tensor convex_hull_area(const at::Tensor& x, const at::Tensor& y, con
   const int64_t R = rows.numel();
   if (R == 0) return area;
   const bool all_rows = R == K;
-  const auto v = all_rows ? valid : valid.index_select(0, rows);
-  // Invalid slots may hold anything (even NaN): zero them so that they cannot reach the sums.
-  const auto zero = at::zeros({}, x.options());
-  auto xs = at::where(v, all_rows ? x : x.index_select(0, rows), zero);
-  auto ys = at::where(v, all_rows ? y : y.index_select(0, rows), zero);
+  auto v = all_rows ? valid : valid.index_select(0, rows);
   auto n = (all_rows ? count : count.index_select(0, rows)).unsqueeze(1);  // [R, 1]
+  const auto xr = all_rows ? x : x.index_select(0, rows), yr = all_rows ? y : y.index_select(0, rows);
+  at::Tensor xs, ys;
+  // Compaction: each row's valid points, in order, to the front of a row of W = max count
+  // columns, so that the sort and every later op run on W columns instead of S (MMCV's quads: S =
+  // 24 candidates, of which a handful are valid). Invalid points go to a dropped dump column, so
+  // whatever they hold (even NaN) cannot reach the sums; the tail of a row is zero.
+  const int64_t W = n.max().item<int64_t>();  // host-side: compaction width
+  if (W < S) {
+    const auto slot = at::where(v, v.cumsum(1) - 1, at::full({}, W, n.options()));
+    xs = at::zeros({R, W + 1}, x.options()).scatter_(1, slot, xr).narrow(1, 0, W);
+    ys = at::zeros({R, W + 1}, x.options()).scatter_(1, slot, yr).narrow(1, 0, W);
+    v = at::arange(W, n.options()).unsqueeze(0) < n;
+  } else {
+    // Invalid slots may hold anything (even NaN): zero them so that they cannot reach the sums.
+    const auto zero = at::zeros({}, x.options());
+    xs = at::where(v, xr, zero);
+    ys = at::where(v, yr, zero);
+  }
   const auto w = v.to(x.scalar_type());
   const auto nf = n.to(x.scalar_type());
-  // Centroid of the valid points: strictly inside the hull unless the hull is degenerate.
-  auto ox = (xs * w).sum(1, true) / nf, oy = (ys * w).sum(1, true) / nf;  // [R, 1]
+  // Centroid of the valid points: strictly inside the hull unless the hull is degenerate. Summed
+  // over S columns whatever W is, so that a row's rounding does not depend on its chunk.
+  const auto row_sum = [&](const at::Tensor& t) {
+    return (t.size(1) < S ? at::constant_pad_nd(t, {0, S - t.size(1)}) : t).sum(1, true);
+  };
+  auto ox = row_sum(xs * w) / nf, oy = row_sum(ys * w) / nf;  // [R, 1]
   // Pseudo-angle around the centroid, monotone in the polar angle over (-pi/2, 3pi/2]:
   // dy / (|dx| + |dy|) on the right half, 2 - that on the left half. Invalid points sort last.
   const auto dx = xs - ox, dy = ys - oy;
@@ -138,9 +156,9 @@ inline at::Tensor convex_hull_area(const at::Tensor& x, const at::Tensor& y, con
   // Merge distance for near-duplicate points: a few ulps of the row's extent around the centroid.
   const double eps = x.scalar_type() == at::kDouble ? 2.220446049250313e-16 : 1.1920928955078125e-07;
   auto tol = at::where(v, at::maximum(dx.abs(), dy.abs()), at::zeros({}, dx.options())).amax(1, true) * (16 * eps);
-  auto width = S;
+  auto width = xs.size(1);
   for (int64_t pass = 0; pass <= S; ++pass) {  // host-side: at most S pruning passes
-    auto sorted = key.sort(1);
+    auto sorted = key.sort(/*stable=*/true, /*dim=*/1, /*descending=*/false);  // ties: compacted order
     const auto& order = std::get<1>(sorted);
     key = std::get<0>(sorted);
     xs = xs.gather(1, order);
