@@ -59,26 +59,25 @@ std::pair<at::Tensor, at::Tensor> iou_sets(int64_t n, bool dense, bool quads) {
   return {all.narrow(0, 0, n).contiguous(), all.narrow(0, n, n).contiguous()};
 }
 
-void BM_box_iou_rotated(benchmark::State& state) {
+// One timed IoU op on the iou_sets workload (quads: box_iou_quadri's inputs), plus a count of
+// the overlapping pairs (outside the timed loop).
+template <typename Op>
+void run_iou(benchmark::State& state, bool quads, Op op) {
   at::manual_seed(0);  // the same inputs in every repetition
-  const int64_t n = state.range(0);
-  auto [a, b] = iou_sets(n, state.range(1) == 1, false);
+  auto [a, b] = iou_sets(state.range(0), state.range(1) == 1, quads);
   a = mmcv_bench::on_device(a);
   b = mmcv_bench::on_device(b);
-  mmcv_bench::run(state, [&] { return mmcv::ops::box_iou_rotated(a, b); });
-  const auto ious = mmcv::ops::box_iou_rotated(a, b);
+  mmcv_bench::run(state, [&] { return op(a, b); });
+  const at::Tensor ious = op(a, b);
   state.counters["overlapping_pairs"] = static_cast<double>((ious > 0).sum().item<int64_t>());
 }
 
+void BM_box_iou_rotated(benchmark::State& state) {
+  run_iou(state, false, [](const at::Tensor& a, const at::Tensor& b) { return mmcv::ops::box_iou_rotated(a, b); });
+}
+
 void BM_box_iou_quadri(benchmark::State& state) {
-  at::manual_seed(0);  // the same inputs in every repetition
-  const int64_t n = state.range(0);
-  auto [a, b] = iou_sets(n, state.range(1) == 1, true);
-  a = mmcv_bench::on_device(a);
-  b = mmcv_bench::on_device(b);
-  mmcv_bench::run(state, [&] { return mmcv::ops::box_iou_quadri(a, b); });
-  const auto ious = mmcv::ops::box_iou_quadri(a, b);
-  state.counters["overlapping_pairs"] = static_cast<double>((ious > 0).sum().item<int64_t>());
+  run_iou(state, true, [](const at::Tensor& a, const at::Tensor& b) { return mmcv::ops::box_iou_quadri(a, b); });
 }
 
 // Scalar float64 loop over every pair (the test suite's reference): the "plain loop" peer.

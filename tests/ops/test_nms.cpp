@@ -624,7 +624,6 @@ TEST_P(nms_test, soft_nms_empty_and_bad_inputs) {
 // nms_match
 // =============================================================================================
 
-
 TEST_P(nms_test, nms_match_matches_mmcv_reference) {
   const auto names = mmcv_test::cases_for_op("nms_match");
   ASSERT_EQ(names.size(), 3u);

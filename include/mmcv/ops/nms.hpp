@@ -290,7 +290,7 @@ inline std::pair<at::Tensor, at::Tensor> soft_nms_rounds(const at::Tensor& packe
   at::Tensor s = scores;                                                       // [L]
   at::Tensor ids = at::arange(scores.size(0), scores.options().dtype(at::kLong));  // [L]
   std::vector<at::Tensor> picked_ids, picked_scores;
-  const bool inline_ops = nms_iou_plan().inline_ops;
+  const auto plan = nms_iou_plan();
   const auto steps = at::arange(block, scores.options().dtype(at::kLong));
   const auto lower = at::le(steps.unsqueeze(0), steps.unsqueeze(1));  // [block, block]: q <= k (no tril: it
                                                                        // always opens an OpenMP region)
@@ -299,13 +299,11 @@ inline std::pair<at::Tensor, at::Tensor> soft_nms_rounds(const at::Tensor& packe
     // With several intra-op threads, the round uses the [b, L]-op IoU form and shrinks (down to
     // one candidate) so that its largest op, the [b + 1, L] cumprod, stays under ATen's parallel
     // grain and runs inline while L < 16384 (see nms_iou_plan).
-    const int64_t b = std::min(n, inline_ops ? std::max<int64_t>(1, std::min(block, 32767 / n - 1)) : block);
+    const int64_t b = std::min(n, plan.inline_ops ? std::max<int64_t>(1, std::min(block, 32767 / n - 1)) : block);
     const auto top = at::topk(s, b);                      // candidates by current score
     const auto& cand = std::get<1>(top);                  // [b]
-    const auto cand_boxes = live.index_select(1, cand);
-    const auto w = soft_nms_weight(inline_ops ? nms_packed_iou_inline(cand_boxes, live, off)
-                                              : nms_packed_iou(cand_boxes, live, off),
-                                   iou_threshold, sigma, method);  // [b, L]
+    const auto w = soft_nms_weight(nms_iou(plan, live.index_select(1, cand), live, off), iou_threshold, sigma,
+                                   method);  // [b, L]
     const auto p_all = at::cumprod(at::cat({s.unsqueeze(0), w}, 0), 0);  // [b + 1, L]
     const auto p_steps = p_all.narrow(0, 0, b);                          // [b, L]: before pick k
     const auto p_cand = p_steps.index_select(1, cand);                   // [b, b]

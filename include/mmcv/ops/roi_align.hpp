@@ -325,7 +325,7 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
   };
   std::vector<at::Tensor> outs, rys, rxs;
   std::vector<RoiMaxAxisTable> ytabs, xtabs;
-  int64_t y_rows = 0, x_rows = 0;
+  int64_t y_rows = 1, x_rows = 1;  // row 0 of both tap tables: the zero entry for "no arg-max"
   for (const auto& ch : plan_sorted_roi_chunks(sizes, kRoiChunkBudget, cost)) {  // host-side: loop over RoI chunks
     int64_t Gh = 1, Gw = 1, Ly = 1, Lx = 1;
     for (int64_t k = ch.first; k < ch.second; ++k) {  // host-side: chunk maxima from the planning copy
@@ -343,9 +343,10 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
     auto r = roi_align_max_chunk(rows, gc, H, W, PH, PW, Gh, Gw, has_nan, need_grad);
     outs.push_back(r.out);
     if (!need_grad) continue;
-    // Rows of the concatenated tap tables; -1 marks "no arg-max" (mapped to a zero-weight entry below).
-    rys.push_back(at::where(r.valid, r.ry + y_rows, at::full({}, -1, r.ry.options())));
-    rxs.push_back(at::where(r.valid, r.rx + x_rows, at::full({}, -1, r.rx.options())));
+    // Rows of the concatenated tap tables; row 0 (zero weights) where the bin has no arg-max.
+    const auto none = at::zeros({}, r.ry.options());
+    rys.push_back(at::where(r.valid, r.ry + y_rows, none));
+    rxs.push_back(at::where(r.valid, r.rx + x_rows, none));
     y_rows += r.y_taps.low.size(0);
     x_rows += r.x_taps.low.size(0);
     ytabs.push_back(r.y_taps);
@@ -355,13 +356,11 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
   if (!need_grad) return unsort(cat(outs)).view({K, PH, PW, C}).permute({0, 3, 1, 2}).contiguous();
   // Max mode with a gradient: RoiAlignMaxRoute works in the [C, K*PH*PW] layout of the channel
   // planes its backward scatters into.
-  const auto ytab = roi_max_axis_table_cat(ytabs), xtab = roi_max_axis_table_cat(xtabs);  // + a zero entry
-  const auto to_rows = [](const at::Tensor& r, int64_t zero_row) {
-    return at::where(r < 0, at::full({}, zero_row, r.options()), r).t().contiguous();
-  };
-  const auto out = RoiAlignMaxRoute::apply(input, unsort(cat(outs)).t().contiguous(), to_rows(unsort(cat(rys)), y_rows),
-                                           to_rows(unsort(cat(rxs)), x_rows), ytab.low, ytab.high, ytab.w_low,
-                                           ytab.w_high, xtab.low, xtab.high, xtab.w_low, xtab.w_high);  // [C, K*PH*PW]
+  const auto ytab = roi_max_axis_table_cat(ytabs), xtab = roi_max_axis_table_cat(xtabs);  // zero entry first
+  const auto planes = [&](const std::vector<at::Tensor>& v) { return unsort(cat(v)).t().contiguous(); };
+  const auto out = RoiAlignMaxRoute::apply(input, planes(outs), planes(rys), planes(rxs), ytab.low, ytab.high,
+                                           ytab.w_low, ytab.w_high, xtab.low, xtab.high, xtab.w_low,
+                                           xtab.w_high);  // [C, K*PH*PW]
   return out.view({C, K, PH, PW}).permute({1, 0, 2, 3}).contiguous();
 }
 

@@ -85,6 +85,9 @@ inline at::Tensor roi_pool_impl(const at::Tensor& input, const at::Tensor& rois,
     // Every h x w window as one row of h segments of w*C contiguous values (no copy).
     const auto windows = flat.as_strided({BHW - (h - 1) * W - (w - 1), h, w * C}, {C, W * C, 1});
     const int64_t step = std::max<int64_t>(1, kRoiChunkBudget / (h * w * C));
+    // Window index y * w + x -> pixel offset y * W + x from the bin's first pixel (a tiny table).
+    const auto local = at::arange(h * w, lopt);
+    const auto local_off = need_grad ? local.div(w, "floor") * W + local.remainder(w) : at::Tensor();
     for (int64_t b0 = 0; b0 < n; b0 += step) {  // host-side: chunks of one group (bounded memory)
       const int64_t m = std::min(step, n - b0);
       const auto st = starts_sorted.narrow(0, offset + b0, m);
@@ -103,9 +106,7 @@ inline at::Tensor roi_pool_impl(const at::Tensor& input, const at::Tensor& rois,
       at::Tensor v, a;
       std::tie(v, a) = at::max_pool2d_with_indices(g.view({m, h, w, C}).permute({0, 3, 1, 2}), {h, w}, {h, w});
       vals.index_copy_(0, ids, v.view({m, C}));
-      // local index y * w + x -> offset y * W + x from the bin's first pixel (a tiny lookup table)
-      const auto local = at::arange(h * w, lopt);
-      const auto off = (local.div(w, "floor") * W + local.remainder(w)).index_select(0, a.reshape({-1})).view({m, C});
+      const auto off = local_off.index_select(0, a.reshape({-1})).view({m, C});
       args.index_copy_(0, ids, st.unsqueeze(1) + off);
     }
     offset += n;

@@ -65,25 +65,24 @@ struct RoiMaxAxisTable {
   at::Tensor w_low, w_high;  // [R] floating
 };
 
-/// Concatenate the tables of several chunks and append one zero-weight entry (for "no arg-max").
+/// Concatenate the tables of several chunks after one leading zero-weight entry (row 0: "no
+/// arg-max"; the chunks' rows start at 1).
 inline RoiMaxAxisTable roi_max_axis_table_cat(const std::vector<RoiMaxAxisTable>& parts) {
-  std::vector<at::Tensor> lo, hi, wl, wh;
+  const auto& f = parts.front();
+  std::vector<at::Tensor> lo{at::zeros({1}, f.low.options())}, hi{at::zeros({1}, f.high.options())};
+  std::vector<at::Tensor> wl{at::zeros({1}, f.w_low.options())}, wh{at::zeros({1}, f.w_high.options())};
   for (const auto& p : parts) {  // host-side: one entry per chunk
     lo.push_back(p.low);
     hi.push_back(p.high);
     wl.push_back(p.w_low);
     wh.push_back(p.w_high);
   }
-  lo.push_back(at::zeros({1}, lo.front().options()));
-  hi.push_back(at::zeros({1}, hi.front().options()));
-  wl.push_back(at::zeros({1}, wl.front().options()));
-  wh.push_back(at::zeros({1}, wh.front().options()));
   return {at::cat(lo), at::cat(hi), at::cat(wl), at::cat(wh)};
 }
 
 /// roi_align, max mode: out = values; d input gets d out[c, j] spread over the 4 bilinear taps of
 /// the arg-max sample of bin j, channel c (MMCV's backward), whose 1-D taps are entry ry[c, j] of
-/// the y table and rx[c, j] of the x table (the zero entry when the bin has no arg-max). The y
+/// the y table and rx[c, j] of the x table (entry 0, of weight zero, when the bin has no arg-max). The y
 /// table holds flat row offsets b * H * W + y * W, the x table columns x.
 /// values, ry, rx: [C, N].
 struct RoiAlignMaxRoute : public torch::autograd::Function<RoiAlignMaxRoute> {
