@@ -228,6 +228,33 @@ inline void check_arg(bool ok, const char* op, const char* arg, const std::strin
   TORCH_CHECK_VALUE(ok, op, ": expected ", arg, " to ", expectation, ", but got ", actual);
 }
 
+/// Overflow-checked host-side size arithmetic on user-controlled int64 values (output sizes,
+/// bins, channels x groups, chunk plans). Every product or sum of user values computed on the host
+/// goes through these: on overflow they raise our error naming the op and what was computed,
+/// e.g. checked_mul(K, PH * PW, "roi_pool", "rois.size(0) * output_size") ->
+/// "roi_pool: rois.size(0) * output_size overflows int64 (65536 * 4294967296)".
+inline int64_t checked_mul(int64_t a, int64_t b, const char* op, const char* what) {
+  int64_t r = 0;
+  TORCH_CHECK_VALUE(!__builtin_mul_overflow(a, b, &r), op, ": ", what, " overflows int64 (", a, " * ", b, ")");
+  return r;
+}
+inline int64_t checked_add(int64_t a, int64_t b, const char* op, const char* what) {
+  int64_t r = 0;
+  TORCH_CHECK_VALUE(!__builtin_add_overflow(a, b, &r), op, ": ", what, " overflows int64 (", a, " + ", b, ")");
+  return r;
+}
+inline int64_t checked_sub(int64_t a, int64_t b, const char* op, const char* what) {
+  int64_t r = 0;
+  TORCH_CHECK_VALUE(!__builtin_sub_overflow(a, b, &r), op, ": ", what, " overflows int64 (", a, " - ", b, ")");
+  return r;
+}
+/// Product of several user values, checked at each step: checked_prod({N, C, H, W}, op, "output numel").
+inline int64_t checked_prod(std::initializer_list<int64_t> xs, const char* op, const char* what) {
+  int64_t r = 1;
+  for (int64_t x : xs) r = checked_mul(r, x, op, what);  // host-side: loop over a few sizes
+  return r;
+}
+
 }  // namespace detail
 }  // namespace ops
 }  // namespace mmcv
