@@ -129,6 +129,22 @@ TEST_P(bbox_overlaps_test, gradients_flow_through_autograd) {
       {b1, b2}));
 }
 
+// Issue 12, finding 12: float16 / bfloat16 (documented) failed inside ATen on CPU ("clamp_min_cpu"
+// not implemented for 'Half'); now computed in float32 and rounded once, on every device.
+TEST_P(bbox_overlaps_test, half_precision_is_computed_on_every_device) {
+  auto b1 = random_boxes(5, f32()), b2 = random_boxes(4, f32());
+  for (auto st : {at::kHalf, at::kBFloat16})
+    for (bool aligned : {false, true}) {
+      auto x = b1.to(st), y = (aligned ? b1.flip(0) : b2).to(st);
+      auto out = mmcv::ops::bbox_overlaps(x, y, "iou", aligned);
+      EXPECT_EQ(out.scalar_type(), st);
+      EXPECT_TRUE(at::equal(out, mmcv::ops::bbox_overlaps(x.to(at::kFloat), y.to(at::kFloat), "iou", aligned).to(st)));
+    }
+  // m * n of expanded inputs: our error, not a numel overflow inside ATen.
+  auto huge = b1.narrow(0, 0, 1).expand({int64_t{1} << 40, 4});
+  EXPECT_MMCV_ERROR(mmcv::ops::bbox_overlaps(huge, huge), "bbox_overlaps: the output [1099511627776, 1099511627776]");
+}
+
 TEST_P(bbox_overlaps_test, bad_inputs_throw_named_errors) {
   auto b = random_boxes(3, f32());
   EXPECT_MMCV_ERROR(mmcv::ops::bbox_overlaps(b, b, "giou"),

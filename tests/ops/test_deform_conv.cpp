@@ -368,6 +368,64 @@ TEST_P(deform_conv2d_test, bad_inputs_are_named) {
                     "deform_conv2d: expected weight to have a non-empty kernel");
 }
 
+// Issue 12, findings 1, 2, 5 and 13: size arithmetic on huge parameters raises our error instead of
+// wrapping around (a [1, 1, 1, 1] result, or a channel check passing after the wrap), and the
+// layers check their own arguments before conv_offset / kaiming_uniform_ / oneDNN see them.
+TEST_P(deform_conv2d_test, huge_parameters_raise_named_errors) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  using mmcv::ops::deform_conv2d;
+  const auto x = at::rand({1, 1, 3, 3}, f32());
+  const auto w = at::rand({1, 1, 1, 1}, f32());
+  EXPECT_MMCV_ERROR(deform_conv2d(x, at::zeros({1, 2, 1, 1}, f32()), w, 1, kMax, 1),
+                    "deform_conv2d: 2 * padding overflows int64");
+  EXPECT_MMCV_ERROR(deform_conv2d(x, at::zeros({1, 2, 1, 1}, f32()), w, 1, kMax / 2, 1),
+                    "deform_conv2d: input size + 2 * padding overflows int64");
+  EXPECT_MMCV_ERROR(deform_conv2d(x, at::zeros({1, 18, 1, 1}, f32()), at::rand({1, 1, 3, 3}, f32()), 1, 0, kMax),
+                    "deform_conv2d: dilation * (kernel size - 1) overflows int64");
+  EXPECT_MMCV_ERROR(deform_conv2d(x, at::zeros({1, 8, 1, 1}, f32()), at::rand({1, 1, 2, 2}, f32()), 1, 0, kMax),
+                    "deform_conv2d: the dilated kernel size dilation * (kernel size - 1) + 1 overflows int64");
+  // A huge stride is fine: one output position.
+  EXPECT_EQ(deform_conv2d(x, at::zeros({1, 2, 1, 1}, f32()), w, kMax, 0, 1).sizes(), at::IntArrayRef({1, 1, 1, 1}));
+  EXPECT_MMCV_ERROR(deform_conv2d(at::rand({1, 4, 3, 3}, f32()), at::zeros({1, 2, 3, 3}, f32()),
+                                  at::rand({0, 4, 1, 1}, f32()), 1, 0, 1, (1LL << 62) + 1),
+                    "deform_conv2d: weight.size(1) * groups overflows int64");
+  EXPECT_MMCV_ERROR(deform_conv2d(at::rand({1, 0, 3, 3}, f32()), at::zeros({1, 2, 1, 1}, f32()),
+                                  at::rand({1, 0, 3, 3}, f32()), 1, 0, 1, 1, 1LL << 62),
+                    "deform_conv2d: mask channels deform_groups * kh * kw overflows int64");
+  // Huge-but-valid sizes: the output's bytes are computed up front.
+  EXPECT_MMCV_ERROR(deform_conv2d(x, at::zeros({1, 2, 3, 3}, f32()).expand({1, 2, 3, 3}),
+                                  at::rand({1, 1, 1, 1}, f32()).expand({1LL << 46, 1, 1, 1}), 1, 0, 1),
+                    "deform_conv2d: the output [N, out_channels, Ho, Wo] = [1, 70368744177664, 3, 3] would need");
+}
+
+TEST_P(deform_conv2d_test, layers_check_their_own_arguments_first) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  using mmcv::ops::DeformConv2d;
+  using mmcv::ops::DeformConv2dPack;
+  EXPECT_MMCV_ERROR(DeformConv2d(4, 0, 3), "DeformConv2d: expected out_channels to be positive, but got 0");
+  EXPECT_MMCV_ERROR(DeformConv2d(0, 4, 3), "DeformConv2d: expected in_channels to be positive, but got 0");
+  EXPECT_MMCV_ERROR(DeformConv2d(4, 4, 0), "DeformConv2d: expected kernel_size to be positive, but got 0");
+  EXPECT_MMCV_ERROR(DeformConv2d(4, 4, 3, 0), "DeformConv2d: expected stride to be positive, but got 0");
+  EXPECT_MMCV_ERROR(DeformConv2dPack(4, 4, 3, 1, -1), "DeformConv2dPack: expected padding to be non-negative, but got -1");
+  EXPECT_MMCV_ERROR(DeformConv2dPack(4, 4, 3, 1, 1, 0), "DeformConv2dPack: expected dilation to be positive, but got 0");
+  EXPECT_MMCV_ERROR(DeformConv2dPack(4, 4, 3, 1, 1, 1, 1, 1LL << 62), "DeformConv2dPack: conv_offset's channels");
+  DeformConv2dPack huge_dil(2, 2, 3, 1, 1, kMax / 4);
+  huge_dil->to(device());
+  EXPECT_MMCV_ERROR(huge_dil(at::rand({1, 2, 5, 5}, f32())), "DeformConv2dPack: ");
+  DeformConv2dPack huge_stride(2, 2, 3, kMax, 1);
+  huge_stride->to(device());
+  const auto xs = at::rand({1, 2, 5, 5}, f32());
+  EXPECT_EQ(huge_stride(xs).sizes(), at::IntArrayRef({1, 2, 1, 1}));  // one output position, no oneDNN error
+  DeformConv2dPack pack(2, 2, 3, 1, 1);
+  pack->to(device());
+  EXPECT_MMCV_ERROR(pack(xs.to(at::kDouble)), "DeformConv2dPack: expected x to have the same dtype as weight (Float), but got Double");
+  EXPECT_MMCV_ERROR(pack(at::rand({1, 3, 5, 5}, f32())), "DeformConv2dPack: expected x to have in_channels = 2 channels, but got 3");
+  EXPECT_MMCV_ERROR(pack(xs[0]), "DeformConv2dPack: expected x to be a 4-D tensor");
+  DeformConv2dPack big_pad(2, 2, 3, 1, 1LL << 40);
+  big_pad->to(device());
+  EXPECT_MMCV_ERROR(big_pad(xs), "DeformConv2dPack: conv_offset's output [N, channels, Ho, Wo] =");
+}
+
 TEST(deform_conv2d_devices, mismatched_devices_are_named) {
   if (!at::hasCUDA()) GTEST_SKIP() << "CUDA is not available in this build/machine";
   const auto x = at::randn({1, 2, 5, 5});

@@ -293,6 +293,29 @@ TEST_P(modulated_deform_conv2d_test, bad_inputs_are_named) {
                     "modulated_deform_conv2d: expected mask to have a real dtype");
 }
 
+// Issue 12, findings 1 and 5: overflow-checked output size; the Pack layer checks x and its own
+// arguments before conv_offset (no oneDNN error, no inner Conv2d message).
+TEST_P(modulated_deform_conv2d_test, huge_parameters_raise_named_errors) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  const auto x = at::rand({1, 2, 5, 5}, f32());
+  EXPECT_MMCV_ERROR(mmcv::ops::modulated_deform_conv2d(x, at::zeros({1, 18, 1, 1}, f32()), at::ones({1, 9, 1, 1}, f32()),
+                                                       at::rand({2, 2, 3, 3}, f32()), std::nullopt, 1, kMax),
+                    "modulated_deform_conv2d: 2 * padding overflows int64");
+  using mmcv::ops::ModulatedDeformConv2dPack;
+  EXPECT_MMCV_ERROR(ModulatedDeformConv2dPack(2, 2, 3, 1, -1),
+                    "ModulatedDeformConv2dPack: expected padding to be non-negative, but got -1");
+  ModulatedDeformConv2dPack huge_dil(2, 2, 3, 1, 1, kMax / 4);
+  huge_dil->to(device());
+  EXPECT_MMCV_ERROR(huge_dil(x), "ModulatedDeformConv2dPack: ");
+  ModulatedDeformConv2dPack huge_stride(2, 2, 3, kMax, 1);
+  huge_stride->to(device());
+  EXPECT_EQ(huge_stride(x).sizes(), at::IntArrayRef({1, 2, 1, 1}));
+  ModulatedDeformConv2dPack pack(2, 2, 3, 1, 1);
+  pack->to(device());
+  EXPECT_MMCV_ERROR(pack(x.to(at::kDouble)),
+                    "ModulatedDeformConv2dPack: expected x to have the same dtype as weight (Float), but got Double");
+}
+
 TEST(modulated_deform_conv2d_devices, mismatched_devices_are_named) {
   if (!at::hasCUDA()) GTEST_SKIP() << "CUDA is not available in this build/machine";
   const auto x = at::randn({1, 2, 5, 5}, at::kCUDA);

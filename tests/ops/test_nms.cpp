@@ -613,11 +613,42 @@ TEST_P(nms_test, soft_nms_empty_and_bad_inputs) {
                     "soft_nms: expected offset to be one of {0, 1}, but got -1");
   EXPECT_MMCV_ERROR(mmcv::ops::soft_nms(b, s, 2.0), "soft_nms: expected iou_threshold to be in [0, 1], but got 2");
   EXPECT_MMCV_ERROR(mmcv::ops::soft_nms(b, s, 0.3, 0.0, 1e-3, "gaussian"),
-                    "soft_nms: expected sigma to be positive and finite (method \"gaussian\"), but got 0");
+                    "soft_nms: expected sigma to be positive and finite as float32 (method \"gaussian\"), but got 0");
   EXPECT_MMCV_ERROR(mmcv::ops::soft_nms(b, s, 0.3, 0.5, std::nan("")), "soft_nms: expected min_score to be finite");
   auto bn = b.clone();
   bn[0][0] = std::numeric_limits<float>::infinity();
   EXPECT_MMCV_ERROR(mmcv::ops::soft_nms(bn, s), "soft_nms: expected boxes to contain only finite values");
+}
+
+// Issue 12, finding 11: sigma = 1e-300 is 0 as MMCV's float; the gaussian weights became
+// 0 / 0 = NaN and boxes disjoint from the top one (IoU 0) were discarded. Rejected now; the
+// smallest float32 sigma still keeps disjoint boxes (weight exp(-0 / sigma) = 1).
+TEST_P(nms_test, soft_nms_sigma_is_checked_as_float32) {
+  auto b = at::tensor({0., 0., 10., 10., 20., 20., 30., 30., 1., 1., 11., 11.}, f32()).view({3, 4});
+  auto s = at::tensor({.9, .8, .7}, f32());
+  EXPECT_MMCV_ERROR(mmcv::ops::soft_nms(b, s, 0.3, 1e-300, 1e-3, "gaussian"),
+                    "soft_nms: expected sigma to be positive and finite as float32 (method \"gaussian\"), but got 1e-300");
+  EXPECT_MMCV_ERROR(mmcv::ops::soft_nms(b, s, 0.3, 1e300, 1e-3, "gaussian"), "soft_nms: expected sigma to be positive");
+  auto [dets, inds] = mmcv::ops::soft_nms(b, s, 0.3, 1e-38, 1e-3, "gaussian");
+  EXPECT_EQ(inds.cpu()[0].item<int64_t>(), 0);
+  EXPECT_EQ(inds.cpu()[1].item<int64_t>(), 1);  // disjoint from box 0: kept with its score
+  EXPECT_FLOAT_EQ(dets.cpu()[1][4].item<float>(), 0.8f);
+}
+
+// Issue 12, finding 13: batched_nms names itself for [N, 0] boxes and for idxs dtypes ATen's
+// kernels lack (float16 sort on CPU, complex).
+TEST_P(nms_test, batched_nms_rejects_columnless_boxes_and_odd_idxs_dtypes) {
+  const auto cfg = mmcv::ops::NmsConfig().iou_threshold(0.5);
+  auto b = at::rand({3, 4}, f32()) * 10;
+  b.narrow(1, 2, 2).add_(b.narrow(1, 0, 2));
+  auto s = at::rand({3}, f32());
+  auto idxs = at::tensor({0, 1, 0}, at::TensorOptions().dtype(at::kLong).device(device()));
+  EXPECT_MMCV_ERROR(mmcv::ops::batched_nms(at::empty({3, 0}, f32()), s, idxs, cfg),
+                    "batched_nms: expected boxes to have box columns");
+  for (auto st : {at::kHalf, at::kBFloat16, at::kComplexFloat})
+    EXPECT_MMCV_ERROR(mmcv::ops::batched_nms(b, s, idxs.to(st), cfg),
+                      "batched_nms: expected idxs to have an integer, float32 or float64 dtype, but got");
+  EXPECT_NO_THROW(mmcv::ops::batched_nms(b, s, idxs.to(at::kFloat), cfg));
 }
 
 // =============================================================================================
@@ -886,7 +917,7 @@ TEST_P(nms_test, batched_nms_bad_inputs_and_configs) {
   EXPECT_MMCV_ERROR(mmcv::ops::batched_nms(b, s.to(at::kDouble), i, cfg),
                     "batched_nms: expected scores to have the same dtype as boxes (Float), but got Double");
   EXPECT_MMCV_ERROR(mmcv::ops::batched_nms(b, s, i.to(at::kBool), cfg),
-                    "batched_nms: expected idxs to have an integer or floating dtype, but got Bool");
+                    "batched_nms: expected idxs to have an integer, float32 or float64 dtype, but got Bool");
   EXPECT_MMCV_ERROR(mmcv::ops::batched_nms(b, s, i, NmsConfig(cfg).type("hard_nms")),
                     "batched_nms: expected nms_cfg.type to be one of {\"nms\", \"soft_nms\"");
   EXPECT_MMCV_ERROR(mmcv::ops::batched_nms(b, s, i, NmsConfig()),

@@ -235,6 +235,51 @@ TEST_P(roi_align_test, layouts_and_dtypes) {
   }
 }
 
+// Issue 12, finding 10: with C = 1 a permuted / channels-last view kept a stride on the size-1
+// channel dim, ATen's embedding_bag took another kernel and the result differed by ulps (64 ulps
+// in one max-mode case with requires_grad, through a different arg-max). Views must be bit-equal
+// to the contiguous call: values and gradients, both modes, function and module.
+TEST_P(roi_align_test, views_are_bit_equal_to_the_contiguous_call) {
+  for (int64_t C : {1, 3}) {
+    auto base = at::rand({2, C, 6, 3}, f32());
+    auto rois = random_rois(7, 2, 6, 3, 1.0, f32());
+    const std::vector<at::Tensor> views{base.permute({3, 2, 1, 0}).contiguous().permute({3, 2, 1, 0}),
+                                        base.contiguous(at::MemoryFormat::ChannelsLast),
+                                        at::cat({base, base}, 3).narrow(3, 0, 3)};
+    for (const auto& view : views)
+      for (const char* mode : {"avg", "max"})
+        for (int64_t sr : {0, 2}) {
+          SCOPED_TRACE(std::string(mode) + " C=" + std::to_string(C) + " sr=" + std::to_string(sr));
+          auto b = base.detach().requires_grad_(true), v = view.detach().requires_grad_(true);
+          auto ob = mmcv::ops::roi_align(b, rois, {2, 2}, 1.0, sr, mode, true);
+          auto ov = mmcv::ops::roi_align(v, rois, {2, 2}, 1.0, sr, mode, true);
+          EXPECT_TRUE(at::equal(ob, ov)) << (ob - ov).abs().max();
+          auto w = at::rand_like(ob);
+          EXPECT_TRUE(at::equal(mmcv_test::vjp(ob, w, {b})[0], mmcv_test::vjp(ov, w, {v})[0]));
+          mmcv::ops::RoIAlign layer({2, 2}, 1.0, sr, mode, true);
+          EXPECT_TRUE(at::equal(layer(base, rois), layer(view, rois)));
+        }
+  }
+}
+
+// Issue 12, findings 6, 7, 8 and 13: work set by a parameter alone is refused up front (max mode:
+// at most kRoiMaxSamples = 2^22 samples per RoI), finite rois that overflow after scaling are
+// refused, and output_size INT64_MAX gives our message (not a SymInt one).
+TEST_P(roi_align_test, huge_parameters_fail_fast_with_named_errors) {
+  auto x = at::rand({1, 1, 6, 3}, f32());
+  auto r = at::tensor({0., 0., 0., 3., 6.}, f32()).view({1, 5});
+  EXPECT_MMCV_ERROR(mmcv::ops::roi_align(x, r, 1, 1.0, 4096, "max"),
+                    "roi_align: expected the samples of one roi in max mode (oh * ow * grid_h * grid_w) to be at most 2^22");
+  EXPECT_EQ(mmcv::ops::roi_align(x, r, 1, 1.0, 4096, "avg").sizes(), at::IntArrayRef({1, 1, 1, 1}));  // cheap: deduplicated taps
+  auto huge_roi = at::tensor({0., 0., 0., 1e5, 1e5}, f32()).view({1, 5});
+  EXPECT_MMCV_ERROR(mmcv::ops::roi_align(x, huge_roi, 7, 1.0, 0, "max"), "roi_align: expected the samples of one roi in max mode");
+  auto overflow = at::tensor({0., 0., 0., 3e38, 3e38}, f32()).view({1, 5});
+  EXPECT_MMCV_ERROR(mmcv::ops::roi_align(x, overflow, 2, 10.0), "roi_align: expected rois * spatial_scale to be finite");
+  EXPECT_MMCV_ERROR(mmcv::ops::roi_align(x, r, {std::numeric_limits<int64_t>::max(), 1}), "roi_align: the output [K, C, oh, ow] =");
+  EXPECT_MMCV_ERROR(mmcv::ops::roi_align(x, r.repeat({2, 1}), {std::numeric_limits<int64_t>::max(), 1}),
+                    "roi_align: the number of bins rois.size(0) * output_size overflows int64");
+}
+
 TEST_P(roi_align_test, empty_inputs) {
   auto input = at::randn({2, 4, 6, 6}, f32()).requires_grad_(true);
   auto out = mmcv::ops::roi_align(input, at::empty({0, 5}, f32()), {7, 5});

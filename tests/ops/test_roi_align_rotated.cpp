@@ -156,6 +156,47 @@ TEST_P(roi_align_rotated_test, default_arguments_dtypes_and_views) {
                   mmcv_test::tol_for(at::kHalf));
 }
 
+// Issue 12, finding 10: a C = 1 view (size-1 channel dim with a non-canonical stride) took another
+// embedding_bag kernel and differed by ulps. Views are bit-equal, values and gradients.
+TEST_P(roi_align_rotated_test, views_are_bit_equal_to_the_contiguous_call) {
+  for (int64_t C : {1, 3}) {
+    auto base = at::rand({1, C, 6, 5}, f32());
+    auto rois = random_rois(6, 1, 5, 6, f32());
+    for (const auto& view : {base.permute({3, 2, 1, 0}).contiguous().permute({3, 2, 1, 0}),
+                             base.contiguous(at::MemoryFormat::ChannelsLast)}) {
+      auto b = base.detach().requires_grad_(true), v = view.detach().requires_grad_(true);
+      auto ob = mmcv::ops::roi_align_rotated(b, rois, {2, 2}, 1.0, 0);
+      auto ov = mmcv::ops::roi_align_rotated(v, rois, {2, 2}, 1.0, 0);
+      EXPECT_TRUE(at::equal(ob, ov)) << "C=" << C << " " << (ob - ov).abs().max();
+      auto w = at::rand_like(ob);
+      EXPECT_TRUE(at::equal(mmcv_test::vjp(ob, w, {b})[0], mmcv_test::vjp(ov, w, {v})[0])) << "C=" << C;
+    }
+  }
+}
+
+// Issue 12, findings 4 and 9: output_size {2^40, 1} sized a host vector by K * PH (std::bad_alloc /
+// length_error, not c10::Error), and {2^20} ran for minutes. Now: our error, up front, or work
+// bounded by the output; a finite roi that overflows after scaling is refused; samples per bin
+// row are capped (kRoiMaxSamples).
+TEST_P(roi_align_rotated_test, huge_sizes_fail_fast_with_named_errors) {
+  auto x = at::rand({1, 1, 6, 6}, f32());
+  auto r = at::tensor({0., 3., 3., 2., 2., 0.3}, f32()).view({1, 6});
+  EXPECT_MMCV_ERROR(mmcv::ops::roi_align_rotated(x, r, {int64_t{1} << 40, 1}, 1.0, 1),
+                    "roi_align_rotated: cannot allocate the output [K, C, oh, ow] =");
+  EXPECT_MMCV_ERROR(mmcv::ops::roi_align_rotated(x, r, {int64_t{1} << 40, 1 << 20}),
+                    "roi_align_rotated: the output [K, C, oh, ow] = [1, 1, 1099511627776, 1048576] would need");
+  EXPECT_MMCV_ERROR(mmcv::ops::roi_align_rotated(x, r, {std::numeric_limits<int64_t>::max(), 2}),
+                    "roi_align_rotated: the number of bins rois.size(0) * output_size overflows int64");
+  // A tall output within memory: many bin rows, one chunk plan without a K * PH table.
+  auto tall = mmcv::ops::roi_align_rotated(x, r.repeat({3, 1}), {4096, 2}, 1.0, 1);
+  EXPECT_EQ(tall.sizes(), at::IntArrayRef({3, 1, 4096, 2}));
+  EXPECT_TRUE(at::equal(tall[0], tall[2]));
+  EXPECT_MMCV_ERROR(mmcv::ops::roi_align_rotated(x, r, {1, 1}, 1.0, 4096),
+                    "roi_align_rotated: expected the samples of one bin row (ow * grid_h * grid_w) to be at most 2^22");
+  auto big = at::tensor({0., 3e38, 3., 2., 2., 0.3}, f32()).view({1, 6});
+  EXPECT_MMCV_ERROR(mmcv::ops::roi_align_rotated(x, big, 2, 10.0), "roi_align_rotated: expected rois * spatial_scale to be finite");
+}
+
 TEST_P(roi_align_rotated_test, empty_inputs) {
   auto input = at::randn({2, 3, 5, 5}, f32()).requires_grad_(true);
   auto out = mmcv::ops::roi_align_rotated(input, at::empty({0, 6}, f32()), {2, 2});

@@ -177,6 +177,16 @@ TEST_P(roi_pool_test, empty_inputs) {
   EXPECT_ALLEQUAL(mmcv_test::vjp(far, at::ones_like(far), {x})[0], at::zeros_like(input));
 }
 
+// Issue 12, finding 3 and 13: K * PH * PW and the output size are overflow-checked up front.
+TEST_P(roi_pool_test, huge_output_sizes_raise_named_errors) {
+  auto x = at::rand({1, 2, 6, 6}, f32());
+  auto r = at::tensor({0., 1., 1., 4., 4.}, f32()).view({1, 5});
+  EXPECT_MMCV_ERROR(mmcv::ops::roi_pool(x, r, {int64_t{1} << 32, int64_t{1} << 32}),
+                    "roi_pool: the number of bins rois.size(0) * output_size overflows int64");
+  EXPECT_MMCV_ERROR(mmcv::ops::roi_pool(x, r, {int64_t{1} << 40, 1 << 10}),
+                    "roi_pool: the output [K, C, oh, ow] = [1, 2, 1099511627776, 1024] would need");
+}
+
 TEST_P(roi_pool_test, bad_inputs_throw_named_errors) {
   auto x = at::randn({2, 3, 8, 8}, f32());
   auto r = at::tensor({0., 1., 1., 5., 5.}, f32()).view({1, 5});

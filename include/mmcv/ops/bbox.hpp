@@ -30,6 +30,14 @@ inline at::Tensor bbox_overlaps_impl(const at::Tensor& bboxes1, const at::Tensor
   detail::check_floating(bboxes1, op, "bboxes1", /*allow_half=*/true);
   detail::check_same_dtype(bboxes1, bboxes2, op, "bboxes1", "bboxes2");
   detail::check_same_device(bboxes1, bboxes2, op, "bboxes1", "bboxes2");
+  {  // The result's size is known up front (m * n can overflow for expanded inputs).
+    auto out_sizes = bboxes1.sizes().slice(0, bboxes1.dim() - 1).vec();
+    if (!aligned) out_sizes.push_back(bboxes2.size(-2));
+    detail::check_can_allocate(out_sizes, bboxes1.options(), op, "the output");
+  }
+  const auto st = bboxes1.scalar_type();
+  if (st == at::kHalf || st == at::kBFloat16)  // computed in float32 (ATen's CPU clamp has no Half), rounded once
+    return bbox_overlaps_impl(bboxes1.to(at::kFloat), bboxes2.to(at::kFloat), mode, aligned, offset).to(st);
 
   const bool iou = mode == "iou";
   if (aligned) {
@@ -55,9 +63,9 @@ inline at::Tensor bbox_overlaps_impl(const at::Tensor& bboxes1, const at::Tensor
 ///
 /// MMCV: `mmcv.ops.bbox_overlaps(bboxes1, bboxes2, mode='iou', aligned=False, offset=0)`
 ///
-/// @param bboxes1 Tensor[..., m, 4] `(x1, y1, x2, y2)`, float32 or float64 (float16/bfloat16 on
-///                devices where ATen supports them). Leading batch dims are optional and must
-///                equal bboxes2's.
+/// @param bboxes1 Tensor[..., m, 4] `(x1, y1, x2, y2)`, float32 or float64 (float16/bfloat16 are
+///                computed in float32 and returned in their dtype, on every device). Leading
+///                batch dims are optional and must equal bboxes2's.
 /// @param bboxes2 Tensor[..., n, 4], same dtype and device as bboxes1.
 /// @param mode    "iou" (intersection over union) or "iof" (intersection over bboxes1's area).
 /// @param aligned if true, pair row i of bboxes1 with row i of bboxes2 (m must equal n).

@@ -167,7 +167,7 @@ class DeformConv2dPackImpl : public torch::nn::Cloneable<DeformConv2dPackImpl>,
 
   /// x [N, in_channels, H, W] -> [N, out_channels, Ho, Wo].
   at::Tensor forward(const at::Tensor& x) {
-    const auto offset = conv_offset->forward(x);
+    const auto offset = pack_offsets("DeformConv2dPack", x, weight, conv_offset->weight, conv_offset->bias, 2);
     return deform_conv2d(x, offset, weight, *stride, *padding, *dilation, groups, deform_groups, false, im2col_step);
   }
 

@@ -160,7 +160,8 @@ class ModulatedDeformConv2dPackImpl : public torch::nn::Cloneable<ModulatedDefor
 
   /// x [N, in_channels, H, W] -> [N, out_channels, Ho, Wo].
   at::Tensor forward(const at::Tensor& x) {
-    const auto out = conv_offset->forward(x);
+    const auto out =
+        pack_offsets("ModulatedDeformConv2dPack", x, weight, conv_offset->weight, conv_offset->bias, 3);
     const auto parts = at::chunk(out, 3, 1);
     const auto offset = at::cat({parts[0], parts[1]}, 1);
     const auto mask = at::sigmoid(parts[2]);

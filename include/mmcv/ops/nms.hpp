@@ -447,8 +447,11 @@ inline std::tuple<at::Tensor, at::Tensor> soft_nms(const at::Tensor& boxes, cons
   detail::check_one_of(method, {"naive", "linear", "gaussian"}, op, "method");
   detail::check_in_range(iou_threshold, 0.0, 1.0, op, "iou_threshold");
   if (method == "gaussian") {
-    TORCH_CHECK_VALUE(sigma > 0 && std::isfinite(sigma), op,
-                      ": expected sigma to be positive and finite (method \"gaussian\"), but got ", sigma);
+    // MMCV's kernel takes sigma as a C++ float: 1e-300 would become 0 there (0 / 0 = NaN weights
+    // that discard boxes with IoU 0), 1e300 Inf. Check the value the arithmetic uses.
+    const float sig32 = static_cast<float>(sigma);
+    TORCH_CHECK_VALUE(sig32 > 0 && std::isfinite(sig32), op,
+                      ": expected sigma to be positive and finite as float32 (method \"gaussian\"), but got ", sigma);
   }
   detail::check_finite_scalar(min_score, op, "min_score");
   if (boxes.size(0) == 0) {
@@ -738,7 +741,7 @@ inline std::tuple<at::Tensor, at::Tensor> batched_nms_call(const NmsConfig& cfg,
 /// @param boxes          Tensor[N, 4] (or [N, 5] rotated `(cx, cy, w, h, angle)` for the
 ///                       rotated NMS types), float32 or float64.
 /// @param scores         Tensor[N], same dtype and device.
-/// @param idxs           Tensor[N] of class ids (any integer or floating dtype), same device.
+/// @param idxs           Tensor[N] of class ids (any integer dtype, float32 or float64), same device.
 /// @param nms_cfg        the NMS to run (NmsConfig, the dict's keys); std::nullopt skips NMS and
 ///                       returns every box sorted by score.
 /// @param class_agnostic when true (or nms_cfg.class_agnostic), suppress across classes.
@@ -767,8 +770,11 @@ inline std::tuple<at::Tensor, at::Tensor> batched_nms(const at::Tensor& boxes, c
   sc.check(idxs, "idxs", {"N"});
   detail::check_floating(boxes, op, "boxes");
   detail::check_same_dtype(boxes, scores, op, "boxes", "scores");
-  TORCH_CHECK_TYPE(idxs.scalar_type() != at::kBool, op, ": expected idxs to have an integer or floating dtype, but got ",
-                   detail::dtype_str(idxs));
+  const auto ist = idxs.scalar_type();
+  TORCH_CHECK_TYPE(ist != at::kBool && !at::isComplexType(ist) && ist != at::kHalf && ist != at::kBFloat16, op,
+                   ": expected idxs to have an integer, float32 or float64 dtype, but got ", detail::dtype_str(idxs));
+  detail::check_arg(boxes.size(1) > 0, op, "boxes", "have box columns ([N, 4], rotated [N, 5] or quadri [N, 8])",
+                    detail::shape_str(boxes.sizes()));
   detail::check_same_device(boxes, scores, op, "boxes", "scores");
   detail::check_same_device(boxes, idxs, op, "boxes", "idxs");
   const int64_t n = boxes.size(0);

@@ -270,15 +270,30 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
   // non-negative-size assertion for aligned rois.
   const auto neg = aligned ? ((g.roi_w < 0) | (g.roi_h < 0)).to(at::kLong) : at::zeros_like(g.batch);
   const auto stats = at::stack({g.grid_h, g.grid_w, roi_axis_extent(g.start_h, g.bin_h, g.grid_h, PH, H),
-                                roi_axis_extent(g.start_w, g.bin_w, g.grid_w, PW, W), neg},
+                                roi_axis_extent(g.start_w, g.bin_w, g.grid_w, PW, W), neg,
+                                scaled_roi_not_finite({g.start_h, g.start_w, g.roi_h, g.roi_w, g.bin_h, g.bin_w})},
                                1)
-                         .cpu();  // host-side: one sync for chunk planning and the size check
+                         .cpu();  // host-side: one sync for chunk planning and the size checks
   const auto acc = stats.accessor<int64_t, 2>();  // host-side: planning copy, K rows
   std::vector<std::array<int64_t, 4>> sizes0(static_cast<size_t>(K));
-  bool any_negative = false;
+  bool any_negative = false, any_overflow = false;
   for (int64_t k = 0; k < K; ++k) {  // host-side: copy K small per-RoI counts for planning
     sizes0[static_cast<size_t>(k)] = {acc[k][0], acc[k][1], acc[k][2], acc[k][3]};
     any_negative = any_negative || acc[k][4] != 0;
+    any_overflow = any_overflow || acc[k][5] != 0;
+  }
+  check_scaled_rois_finite(any_overflow, op);
+  for (int64_t k = 0; k < K; ++k) {  // host-side: per-RoI work against the stated maximum
+    const int64_t gh = std::max<int64_t>(acc[k][0], 1), gw = std::max<int64_t>(acc[k][1], 1);
+    if (max_mode) {
+      check_roi_samples(checked_prod({PH, PW, gh, gw}, op, "samples per roi output_size * grid_h * grid_w"), op,
+                        "samples of one roi in max mode (oh * ow * grid_h * grid_w)");
+    } else {  // the per-axis weight tables [oh, grid_h, window rows] and [ow, grid_w, window columns]
+      check_roi_samples(checked_add(checked_prod({PH, gh, std::max<int64_t>(acc[k][2], 1)}, op, "avg weight table"),
+                                    checked_prod({PW, gw, std::max<int64_t>(acc[k][3], 1)}, op, "avg weight table"),
+                                    op, "avg weight tables"),
+                        op, "per-axis weight tables of one roi in avg mode (oh * grid_h * rows + ow * grid_w * columns)");
+    }
   }
   if (any_negative) {
     const double worst = at::minimum(g.roi_w, g.roi_h).min().item<double>();  // host-side: error path only
@@ -296,8 +311,14 @@ inline at::Tensor roi_align_impl(const at::Tensor& input, const at::Tensor& rois
   const bool corner_taps = !max_mode && !at::isfinite(corner).all().item<bool>();  // host-side: one sync
   const auto cost = [&](int64_t n, const std::array<int64_t, 4>& m) {
     const int64_t gh = std::max<int64_t>(m[0], 1), gw = std::max<int64_t>(m[1], 1);
-    if (max_mode) return n * PH * PW * gh * gw * (C + 8);
-    return n * (PH * PW * m[2] * m[3] + PH * gh * m[2] + PW * gw * m[3]);
+    // Overflow-checked chunk plan (a stride-0 input can have a huge C).
+    if (max_mode) return checked_prod({n, PH, PW, gh, gw, checked_add(C, 8, op, "C + 8")}, op, "roi chunk plan");
+    const int64_t taps = checked_prod({PH, PW, m[2], m[3]}, op, "roi chunk plan");
+    return checked_mul(n, checked_add(taps, checked_add(checked_prod({PH, gh, m[2]}, op, "roi chunk plan"),
+                                                        checked_prod({PW, gw, m[3]}, op, "roi chunk plan"), op,
+                                                        "roi chunk plan"),
+                                      op, "roi chunk plan"),
+                       op, "roi chunk plan");
   };
   // Process the RoIs sorted by their own cost so that each chunk pads to a tight maximum (with
   // sampling_ratio = 0 RoI sizes vary by orders of magnitude); the output order is restored below.

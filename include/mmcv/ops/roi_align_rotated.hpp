@@ -113,13 +113,22 @@ inline at::Tensor roi_align_rotated_impl(const at::Tensor& input, const at::Tens
   const auto g = roi_align_rotated_geometry(rois, PH, PW, spatial_scale, sampling_ratio, aligned, clockwise);
   // One sync: per-RoI sampling grids for chunk planning, plus MMCV's non-negative-size assertion.
   const auto neg = aligned ? ((g.roi_w < 0) | (g.roi_h < 0)).to(at::kLong) : at::zeros_like(g.batch);
-  const auto stats = at::stack({g.grid_h, g.grid_w, neg}, 1).cpu();  // host-side: planning copy
+  const auto bad = scaled_roi_not_finite({g.center_h, g.center_w, g.roi_h, g.roi_w, g.bin_h, g.bin_w});
+  const auto stats = at::stack({g.grid_h, g.grid_w, neg, bad}, 1).cpu();  // host-side: planning copy
   const auto acc = stats.accessor<int64_t, 2>();  // host-side: planning copy, K rows
-  bool any_negative = false;
-  std::vector<std::array<int64_t, 2>> units(static_cast<size_t>(K * PH));
-  for (int64_t k = 0; k < K; ++k) {  // host-side: per-RoI counts for planning (K small rows)
+  bool any_negative = false, any_overflow = false;
+  for (int64_t k = 0; k < K; ++k) {  // host-side: per-RoI flags (K small rows)
     any_negative = any_negative || acc[k][2] != 0;
-    for (int64_t p = 0; p < PH; ++p) units[static_cast<size_t>(k * PH + p)] = {acc[k][0], acc[k][1]};
+    any_overflow = any_overflow || acc[k][3] != 0;
+  }
+  check_scaled_rois_finite(any_overflow, op);
+  // Per-RoI cost of one bin row (unit), checked against the stated maximum.
+  std::vector<int64_t> unit_cost(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) {  // host-side: per-RoI planning sizes
+    const int64_t c = checked_prod({PW, std::max<int64_t>(acc[k][0], 1), std::max<int64_t>(acc[k][1], 1)}, op,
+                                   "samples per bin row output_size * grid_h * grid_w");
+    check_roi_samples(c, op, "samples of one bin row (ow * grid_h * grid_w)");
+    unit_cost[static_cast<size_t>(k)] = c;
   }
   if (any_negative) {
     const double worst = at::minimum(g.roi_w, g.roi_h).min().item<double>();  // host-side: error path only
@@ -127,18 +136,31 @@ inline at::Tensor roi_align_rotated_impl(const at::Tensor& input, const at::Tens
                    "the scaled width and height of every roi (aligned=True)");
   }
   const auto rows = roi_rows(input);  // [B*H*W, C], differentiable
-  const auto cost = [PW](int64_t n, const std::array<int64_t, 2>& m) {
-    return n * PW * std::max<int64_t>(m[0], 1) * std::max<int64_t>(m[1], 1);
-  };
+  // Chunks of units (bin rows u = k * PH + ph), planned per RoI since the PH units of a RoI share
+  // its grid: a chunk pads its units to its maxima (Gh, Gw) and holds at most
+  // kRoiAlignRotatedChunkSamples samples, or one unit. Host work O(K + chunks), no K * PH table.
   std::vector<at::Tensor> outs;
-  for (const auto& ch : plan_roi_chunks(units, kRoiAlignRotatedChunkSamples, cost)) {  // host-side: chunk loop
-    int64_t Gh = 1, Gw = 1;
-    for (int64_t u = ch.first; u < ch.second; ++u) {  // host-side: chunk maxima from the planning copy
-      Gh = std::max(Gh, units[static_cast<size_t>(u)][0]);
-      Gw = std::max(Gw, units[static_cast<size_t>(u)][1]);
+  int64_t u0 = 0, n = 0, Gh = 1, Gw = 1;
+  const auto flush = [&]() {
+    if (n > 0) outs.push_back(roi_align_rotated_chunk(rows, g, H, W, PH, PW, u0, u0 + n, Gh, Gw));
+    u0 += n, n = 0, Gh = 1, Gw = 1;
+  };
+  for (int64_t k = 0; k < K; ++k) {  // host-side: chunk planning loop over RoIs
+    const int64_t gh = std::max<int64_t>(acc[k][0], 1), gw = std::max<int64_t>(acc[k][1], 1);
+    int64_t left = PH;
+    while (left > 0) {  // host-side: this RoI's units, a chunk at a time
+      const int64_t per_unit = PW * std::max(Gh, gh) * std::max(Gw, gw);  // <= kRoiMaxSamples (checked)
+      const int64_t room = kRoiAlignRotatedChunkSamples / per_unit - n;
+      if (room <= 0 && n > 0) {
+        flush();
+        continue;
+      }
+      const int64_t take = std::min(left, std::max<int64_t>(room, 1));
+      Gh = std::max(Gh, gh), Gw = std::max(Gw, gw);
+      n += take, left -= take;
     }
-    outs.push_back(roi_align_rotated_chunk(rows, g, H, W, PH, PW, ch.first, ch.second, Gh, Gw));
   }
+  flush();
   auto out = outs.size() == 1 ? outs.front() : at::cat(outs, 0);  // [K*PH*PW, C]
   out = roi_keep_on_graph(out, rows, input.requires_grad() && at::GradMode::is_enabled());
   return out.view({K, PH, PW, C}).permute({0, 3, 1, 2}).contiguous();
@@ -203,6 +225,9 @@ inline at::Tensor roi_align_rotated(const at::Tensor& input, const at::Tensor& r
   detail::check_non_negative(sampling_ratio, op, "sampling_ratio");
   detail::check_positive(input.size(2), op, "input height");
   detail::check_positive(input.size(3), op, "input width");
+  detail::checked_prod({rois.size(0), out_hw.first, out_hw.second}, op, "the number of bins rois.size(0) * output_size");
+  detail::check_can_allocate({rois.size(0), input.size(1), out_hw.first, out_hw.second}, input.options(), op,
+                             "the output [K, C, oh, ow] =");
   const auto st = input.scalar_type();
   if (st == at::kHalf || st == at::kBFloat16)  // computed in float32, returned in the input's dtype
     return roi_align_rotated(input.to(at::kFloat), rois.to(at::kFloat), output_size, spatial_scale, sampling_ratio,

@@ -44,7 +44,7 @@ inline std::pair<at::Tensor, at::Tensor> roi_pool_edges(const at::Tensor& start,
 inline at::Tensor roi_pool_impl(const at::Tensor& input, const at::Tensor& rois, int64_t PH, int64_t PW,
                                 double spatial_scale) {
   const int64_t K = rois.size(0), B = input.size(0), C = input.size(1), H = input.size(2), W = input.size(3);
-  const int64_t nbins = K * PH * PW;
+  const int64_t nbins = checked_prod({K, PH, PW}, "roi_pool", "the number of bins");  // checked up front too
   const auto r = rois.detach();
   const auto lopt = r.options().dtype(at::kLong);
   const double s = narrow_scale(spatial_scale);
@@ -84,7 +84,7 @@ inline at::Tensor roi_pool_impl(const at::Tensor& input, const at::Tensor& rois,
     const int64_t h = gacc[gi][0] / (W + 1), w = gacc[gi][0] % (W + 1), n = gacc[gi][1];
     // Every h x w window as one row of h segments of w*C contiguous values (no copy).
     const auto windows = flat.as_strided({BHW - (h - 1) * W - (w - 1), h, w * C}, {C, W * C, 1});
-    const int64_t step = std::max<int64_t>(1, kRoiChunkBudget / (h * w * C));
+    const int64_t step = std::max<int64_t>(1, kRoiChunkBudget / checked_prod({h, w, C}, "roi_pool", "bin area * C"));
     // Window index y * w + x -> pixel offset y * W + x from the bin's first pixel (a tiny table).
     const auto local = at::arange(h * w, lopt);
     const auto local_off = need_grad ? local.div(w, "floor") * W + local.remainder(w) : at::Tensor();

@@ -23,6 +23,8 @@
 
 #include <ATen/ATen.h>
 
+#include <mmcv/ops/detail/check.hpp>
+
 #include <utility>
 
 namespace mmcv {
@@ -102,7 +104,7 @@ inline BilinearTaps bilinear_taps(const at::Tensor& y_in, const at::Tensor& x_in
 /// Channels-last rows of a feature map for gathering: [B, C, H, W] -> [B * H * W, C].
 inline at::Tensor bilinear_rows(const at::Tensor& input) {
   const auto C = input.size(1);
-  return input.permute({0, 2, 3, 1}).reshape({-1, C});
+  return canonical_rows(input.permute({0, 2, 3, 1}).reshape({-1, C}));
 }
 
 /// Gather and combine: rows = bilinear_rows(input) ([B*H*W, C]); `row_base` = b * H * W for each

@@ -9,11 +9,16 @@
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#if __has_include(<unistd.h>)
+#include <unistd.h>  // sysconf: physical memory (check_can_allocate)
+#endif
 
 namespace mmcv {
 namespace ops {
@@ -228,6 +233,18 @@ inline void check_arg(bool ok, const char* op, const char* arg, const std::strin
   TORCH_CHECK_VALUE(ok, op, ": expected ", arg, " to ", expectation, ", but got ", actual);
 }
 
+/// A [N, C] row matrix with canonical strides {C, 1} (same values, no copy when the rows are
+/// already contiguous). ATen picks kernels (embedding_bag's fast path, reductions) from strides,
+/// and a size-1 dim keeps whatever stride the caller's view had: a C = 1 channels-last or permuted
+/// map gives rows of strides {1, 1} or {1, H * W} and, without this, a different summation order,
+/// so a view would not be bit-equal to the contiguous call. Differentiable.
+inline at::Tensor canonical_rows(const at::Tensor& rows) {
+  const int64_t N = rows.size(0), C = rows.size(1);
+  const auto r = rows.is_contiguous() ? rows : rows.contiguous();
+  if (r.stride(0) == C && r.stride(1) == 1) return r;
+  return r.as_strided({N, C}, {C, 1});
+}
+
 /// Overflow-checked host-side size arithmetic on user-controlled int64 values (output sizes,
 /// bins, channels x groups, chunk plans). Every product or sum of user values computed on the host
 /// goes through these: on overflow they raise our error naming the op and what was computed,
@@ -253,6 +270,63 @@ inline int64_t checked_prod(std::initializer_list<int64_t> xs, const char* op, c
   int64_t r = 1;
   for (int64_t x : xs) r = checked_mul(r, x, op, what);  // host-side: loop over a few sizes
   return r;
+}
+
+/// Largest allocation an op asks for: 2^47 bytes (128 TiB, the user address space of x86-64 and
+/// AArch64 with 4-level page tables). A tensor whose size is known up front and exceeds it is
+/// rejected before anything is allocated, with the bytes it would need, instead of ATen's bare
+/// "DefaultCPUAllocator: can't allocate memory".
+inline constexpr int64_t kMaxAllocBytes = int64_t{1} << 47;
+
+/// Elements of a tensor of `sizes` (overflow-checked), after checking that `elem_size` bytes each
+/// stay within kMaxAllocBytes: "roi_align: the output [K, C, PH, PW] = [1, 3, 1099511627776, 7]
+/// would need 92358976733184 bytes, more than the 2^47-byte allocation limit".
+inline int64_t checked_alloc(at::IntArrayRef sizes, int64_t elem_size, const char* op, const char* what) {
+  int64_t n = 1;
+  for (int64_t x : sizes) {  // host-side: loop over a few sizes
+    TORCH_CHECK_VALUE(x >= 0, op, ": ", what, " ", shape_str(sizes), " has a negative size");
+    TORCH_CHECK_VALUE(!__builtin_mul_overflow(n, x, &n), op, ": ", what, " ", shape_str(sizes),
+                      " has more elements than int64 can count");
+  }
+  int64_t bytes = 0;
+  const bool overflow = __builtin_mul_overflow(n, elem_size, &bytes);
+  TORCH_CHECK_VALUE(!overflow && bytes <= kMaxAllocBytes, op, ": ", what, " ", shape_str(sizes), " would need ",
+                    overflow ? std::string("more than 2^63") : std::to_string(bytes),
+                    " bytes, more than the 2^47-byte allocation limit");
+  return n;
+}
+
+/// Physical memory of this machine in bytes (0 if unknown).
+inline int64_t physical_memory_bytes() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);  // host-side: system query
+  if (pages > 0 && page > 0 && pages < std::numeric_limits<int64_t>::max() / page) return int64_t{pages} * page;
+#endif
+  return 0;
+}
+
+/// checked_alloc, then a memory check for results of 1 GiB or more, so that a result that cannot
+/// exist fails fast, before any work, with `op`'s message and the bytes it needs (instead of a
+/// bare allocator error, or of hours of work into memory the kernel overcommitted): on CPU, more
+/// bytes than the machine's physical memory are refused; on other devices one trial allocation of
+/// that size is made and released at once (their allocators raise c10::Error when out of memory).
+inline void check_can_allocate(at::IntArrayRef sizes, const at::TensorOptions& opt, const char* op, const char* what) {
+  const int64_t elem = static_cast<int64_t>(c10::elementSize(c10::typeMetaToScalarType(opt.dtype())));
+  const int64_t n = checked_alloc(sizes, elem, op, what);
+  const int64_t bytes = n * elem;
+  if (bytes < (int64_t{1} << 30)) return;
+  if (opt.device().is_cpu()) {
+    const int64_t ram = physical_memory_bytes();
+    TORCH_CHECK(ram == 0 || bytes <= ram, op, ": cannot allocate ", what, " ", shape_str(sizes), " (", bytes,
+                " bytes): more than the physical memory of this machine (", ram, " bytes)");
+    return;
+  }
+  try {
+    at::empty({n}, opt);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, op, ": cannot allocate ", what, " ", shape_str(sizes), " (", bytes,
+                " bytes): ", e.what_without_backtrace());
+  }
 }
 
 }  // namespace detail

@@ -86,9 +86,16 @@ struct DeformConvDims {
 
 /// Output size of a convolution along one dimension (MMCV's _output_size, Python's floor
 /// division: <= 0 when the padded input is smaller than the dilated kernel).
-inline int64_t deform_conv_out_size(int64_t in, int64_t pad, int64_t dil, int64_t k, int64_t stride) {
-  const int64_t span = in + 2 * pad - (dil * (k - 1) + 1);
-  return (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
+/// Overflow-checked: huge padding or dilation raise `op`'s error instead of wrapping around.
+inline int64_t deform_conv_out_size(int64_t in, int64_t pad, int64_t dil, int64_t k, int64_t stride,
+                                    const char* op = "deform_conv2d") {
+  const int64_t padded = checked_add(in, checked_mul(2, pad, op, "2 * padding"), op, "input size + 2 * padding");
+  const int64_t dilated = checked_add(checked_mul(dil, k - 1, op, "dilation * (kernel size - 1)"), 1, op,
+                                      "the dilated kernel size dilation * (kernel size - 1) + 1");
+  const int64_t span = checked_sub(padded, dilated, op, "padded input size - dilated kernel size");
+  int64_t q = span / stride;  // floor division (Python's //) without overflow
+  if (span % stride != 0 && span < 0) --q;
+  return q + 1;
 }
 
 inline DeformConvDims deform_conv_dims(const at::Tensor& input, const at::Tensor& weight, const DeformConvSpec& s) {
@@ -132,19 +139,21 @@ inline DeformConvSpec check_deform_conv_args(const char* op, const at::Tensor& i
   check_positive(deform_groups, op, "deform_groups");
   check_positive(im2col_step, op, "im2col_step");
   s.groups = groups, s.deform_groups = deform_groups, s.im2col_step = im2col_step;
+  // Channel blocks lcm(groups, deform_groups) (deform_conv_dims), checked once here.
+  checked_mul(groups / std::gcd(groups, deform_groups), deform_groups, op, "lcm(groups, deform_groups)");
 
   const int64_t C = input.size(1), O = weight.size(0), kh = weight.size(2), kw = weight.size(3);
   check_arg(kh > 0 && kw > 0, op, "weight", "have a non-empty kernel [out_channels, in_channels / groups, kh, kw]",
             shape_str(weight.sizes()));
-  check_arg(C == weight.size(1) * groups, op, "input",
-            "have weight.size(1) * groups = " + std::to_string(weight.size(1) * groups) + " channels", C);
+  const int64_t cin = checked_mul(weight.size(1), groups, op, "weight.size(1) * groups");
+  check_arg(C == cin, op, "input", "have weight.size(1) * groups = " + std::to_string(cin) + " channels", C);
   check_arg(O % groups == 0, op, "weight",
             "have a number of output channels divisible by groups (" + std::to_string(groups) + ")", O);
   check_arg(C % deform_groups == 0, op, "input",
             "have a number of channels divisible by deform_groups (" + std::to_string(deform_groups) + ")", C);
   const int64_t H = input.size(2), W = input.size(3);
-  const int64_t Ho = deform_conv_out_size(H, s.pad_h, s.dil_h, kh, s.stride_h);
-  const int64_t Wo = deform_conv_out_size(W, s.pad_w, s.dil_w, kw, s.stride_w);
+  const int64_t Ho = deform_conv_out_size(H, s.pad_h, s.dil_h, kh, s.stride_h, op);
+  const int64_t Wo = deform_conv_out_size(W, s.pad_w, s.dil_w, kw, s.stride_w, op);
   check_arg(Ho > 0 && Wo > 0, op, "input",
             "be large enough for the dilated kernel after padding (output would be " + std::to_string(Ho) + " x " +
                 std::to_string(Wo) + ")",
@@ -154,11 +163,16 @@ inline DeformConvSpec check_deform_conv_args(const char* op, const at::Tensor& i
               "be at least as large as the kernel (" + std::to_string(kh) + " x " + std::to_string(kw) +
                   "), as MMCV's deform_conv2d requires; DeformConv2d pads smaller inputs",
               shape_str(input.sizes()));
-  const int64_t K = kh * kw;
+  const int64_t K = checked_mul(kh, kw, op, "kernel taps kh * kw");
+  const int64_t mask_ch = checked_mul(deform_groups, K, op, "mask channels deform_groups * kh * kw");
+  const int64_t offset_ch = checked_mul(2, mask_ch, op, "offset channels 2 * deform_groups * kh * kw");
   ShapeChecker sc(op);
   sc.check(input, "input", {"N", "C", "H", "W"});
-  sc.check(offset, "offset", {"N", std::to_string(2 * deform_groups * K), std::to_string(Ho), std::to_string(Wo)});
-  if (mask) sc.check(*mask, "mask", {"N", std::to_string(deform_groups * K), std::to_string(Ho), std::to_string(Wo)});
+  sc.check(offset, "offset", {"N", std::to_string(offset_ch), std::to_string(Ho), std::to_string(Wo)});
+  if (mask) sc.check(*mask, "mask", {"N", std::to_string(mask_ch), std::to_string(Ho), std::to_string(Wo)});
+  // The output [N, O, Ho, Wo] is known now: say so if it cannot be allocated.
+  checked_alloc({input.size(0), O, Ho, Wo}, static_cast<int64_t>(offset.element_size()), op,
+                "the output [N, out_channels, Ho, Wo] =");
   if (bias) sc.check(*bias, "bias", {std::to_string(O)});
 
   // dtype: offset's dtype is the computation dtype (MMCV casts input, weight, mask, bias to it).

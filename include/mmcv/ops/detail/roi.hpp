@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -24,6 +25,12 @@ namespace detail {
 /// Work items (padded entries, sampled values) one RoI chunk may materialise. A chunk holds at
 /// least one RoI, so a single RoI larger than this runs alone.
 inline constexpr int64_t kRoiChunkBudget = int64_t{1} << 22;
+
+/// Most samples the bilinear RoI ops take for one RoI in max mode (roi_align: oh * ow * grid_h *
+/// grid_w) or for one bin row (roi_align_rotated: ow * grid_h * grid_w): a larger request (a huge
+/// sampling_ratio, or an adaptive grid on a huge RoI) is refused up front, because its work and
+/// memory would be set by the parameter instead of the output (docs/ops/roi_align.md).
+inline constexpr int64_t kRoiMaxSamples = int64_t{1} << 22;
 
 /// MMCV's per-RoI bins and sampling grid, shared by roi_align and roi_align_rotated (`G` has
 /// tensor fields batch, roi_h, roi_w, bin_h, bin_w, grid_h, grid_w; roi_h / roi_w are set on
@@ -51,6 +58,30 @@ inline void fill_roi_bins(G& g, int64_t out_h, int64_t out_w, int64_t sampling_r
   g.grid_w = grid(g.bin_w);
 }
 
+/// [K] int64: 1 where a RoI value computed from rois * spatial_scale is not finite. Finite rois can
+/// overflow after scaling (3e38 * 10 in float32): such a RoI would sample at Inf and grow its grid
+/// without bound, so the callers fold this column into their planning sync and reject it.
+inline at::Tensor scaled_roi_not_finite(std::initializer_list<at::Tensor> values) {
+  at::Tensor bad;
+  for (const auto& v : values) {  // host-side: a few [K] tensors
+    const auto b = ~at::isfinite(v);
+    bad = bad.defined() ? (bad | b) : b;
+  }
+  return bad.to(at::kLong);
+}
+
+inline void check_scaled_rois_finite(bool any_overflow, const char* op) {
+  TORCH_CHECK_VALUE(!any_overflow, op, ": expected rois * spatial_scale to be finite (and the scaled sizes and ",
+                    "bins), but got a value that overflows its dtype after scaling");
+}
+
+/// kRoiMaxSamples: fail fast when one RoI (or bin row) asks for more samples.
+inline void check_roi_samples(int64_t samples, const char* op, const char* what) {
+  TORCH_CHECK_VALUE(samples <= kRoiMaxSamples, op, ": expected the ", what, " to be at most 2^22 = ", kRoiMaxSamples,
+                    " (lower sampling_ratio or output_size; an adaptive grid (sampling_ratio = 0) on a huge roi ",
+                    "asks for ceil(roi size / output size) samples per axis), but got ", samples);
+}
+
 /// Shape, dtype, device and scalar-parameter checks shared by roi_align and roi_pool, in the
 /// project's order (shape, dtype, device, values). Returns (out_h, out_w).
 inline std::pair<int64_t, int64_t> check_roi_args(const at::Tensor& input, const at::Tensor& rois,
@@ -68,6 +99,10 @@ inline std::pair<int64_t, int64_t> check_roi_args(const at::Tensor& input, const
   check_finite_scalar(static_cast<float>(spatial_scale), op, "spatial_scale");
   check_positive(input.size(2), op, "input height");
   check_positive(input.size(3), op, "input width");
+  // Sizes known up front: the bins and the output [K, C, oh, ow] (overflow and memory).
+  const int64_t K = rois.size(0), C = input.size(1);
+  checked_prod({K, out.first, out.second}, op, "the number of bins rois.size(0) * output_size");
+  check_can_allocate({K, C, out.first, out.second}, input.options(), op, "the output [K, C, oh, ow] =");
   return out;
 }
 
@@ -91,9 +126,10 @@ inline void check_roi_values(const at::Tensor& rois, int64_t batch, const char* 
 }
 
 /// Rows of a channels-last copy of the map: [B, C, H, W] -> [B * H * W, C] (no copy when the
-/// input is already channels_last). Differentiable.
+/// input is already channels_last), with canonical strides whatever the input's layout (a view
+/// must give the contiguous call's bits). Differentiable.
 inline at::Tensor roi_rows(const at::Tensor& input) {
-  return input.permute({0, 2, 3, 1}).contiguous().view({-1, input.size(1)});
+  return canonical_rows(input.permute({0, 2, 3, 1}).contiguous().view({-1, input.size(1)}));
 }
 
 /// The result for K = 0 rois or C = 0 channels: an empty tensor that stays on the autograd graph
