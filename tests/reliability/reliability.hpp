@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// Reliability suite: one registry of op specs, four drivers.
+// Reliability suite: one registry of op specs, five drivers (the fifth, fuzz.cpp, is the seeded,
+// time-boxed fuzz driver built from the same specs).
 //
 // Each file tests/reliability/ops/<stem>.cpp registers one or more OpSpec with MMCV_RELIABILITY_OP.
 // A spec says, for one public op (or one mode of it):
@@ -184,6 +185,15 @@ struct OpSpec {
   // unless `device_compare` is given).
   std::optional<mmcv_test::Tol> device_tol;
   std::function<void(const Tensors& cpu, const Tensors& cuda, Verdict&)> device_compare;
+
+  // Fuzz driver (optional; everything else it needs comes from the fields above): integer
+  // parameters of the call that may be set to hostile values (0, -1, 2^31, 2^62 + 1, INT64_MAX ...).
+  // Each row: the parameter's name and a call on the inputs with that one parameter set to `v`.
+  struct IntParam {
+    std::string name;
+    std::function<Tensors(const Tensors&, int64_t)> call;
+  };
+  std::vector<IntParam> int_params;
 
   // Timing table (scripts/cuda_check.sh): larger inputs, and a peer computing the same thing
   // (torchvision through the dispatcher) if one exists. `peer_name` labels the peer column.

@@ -17,6 +17,9 @@ void run_device_agreement(const OpSpec& s);
 void run_properties(const OpSpec& s);
 /// Automatic mutations of the valid inputs + the spec's explicit bad-input and view tables.
 void run_bad_inputs(const OpSpec& s);
+/// Seeded, time-boxed fuzzing of the spec (fuzz.cpp): hostile views, dtypes, values and integer
+/// parameters; MMCV_OPS_FUZZ_SECONDS (total over all specs), MMCV_OPS_FUZZ_SEED, MMCV_OPS_FUZZ_CASE.
+void run_fuzz(const OpSpec& s);
 /// The spec's NaN / Inf policy rows.
 void run_policy(const OpSpec& s);
 

@@ -4,6 +4,7 @@
 //   reliability_concurrency  ops/concurrency.* and ops/device_agreement.*
 //   reliability_properties   ops/properties.*
 //   reliability_bad_inputs   ops/bad_inputs.* and ops/nan_policy.*
+//   reliability_fuzz         ops/fuzz.* (time-boxed by MMCV_OPS_FUZZ_SECONDS; scripts/fuzz.sh)
 
 #include <csignal>
 #include <cstring>
@@ -38,6 +39,10 @@ INSTANTIATE_TEST_SUITE_P(ops, bad_inputs, ::testing::ValuesIn(registered_names()
 class nan_policy : public ::testing::TestWithParam<std::string> {};
 TEST_P(nan_policy, documented_behaviour) { mmcv_rel::run_policy(spec(GetParam())); }
 INSTANTIATE_TEST_SUITE_P(ops, nan_policy, ::testing::ValuesIn(registered_names()), param_name);
+
+class fuzz : public ::testing::TestWithParam<std::string> {};
+TEST_P(fuzz, named_error_or_sane_result) { mmcv_rel::run_fuzz(spec(GetParam())); }
+INSTANTIATE_TEST_SUITE_P(ops, fuzz, ::testing::ValuesIn(registered_names()), param_name);
 
 // Outside sanitizer builds (which print their own reports), name the case that crashed.
 #if defined(__SANITIZE_ADDRESS__)

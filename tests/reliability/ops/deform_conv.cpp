@@ -196,6 +196,20 @@ OpSpec dcn_spec(bool modulated) {
     if (modulated) return mmcv::ops::modulated_deform_conv2d(y[0], y[1], y[3], y[2], y[4], st, pd, dl, g, dg);
     return mmcv::ops::deform_conv2d(y[0], y[1], y[2], st, pd, dl, g, dg);
   };
+  // fuzz: hostile integer parameters (the offset / mask shapes stay those of stride 1, padding 1,
+  // dilation 1, so most values end in a shape error; the overflow checks run before it).
+  s.int_params = {
+      {"stride", [call](const Tensors& y, int64_t v) { return Tensors{call(y, v, 1, 1, 2, 2)}; }},
+      {"stride[1]", [call](const Tensors& y, int64_t v) { return Tensors{call(y, {1, v}, 1, 1, 2, 2)}; }},
+      {"padding", [call](const Tensors& y, int64_t v) { return Tensors{call(y, 1, v, 1, 2, 2)}; }},
+      {"dilation", [call](const Tensors& y, int64_t v) { return Tensors{call(y, 1, 1, v, 2, 2)}; }},
+      {"groups", [call](const Tensors& y, int64_t v) { return Tensors{call(y, 1, 1, 1, v, 2)}; }},
+      {"deform_groups", [call](const Tensors& y, int64_t v) { return Tensors{call(y, 1, 1, 1, 2, v)}; }},
+  };
+  if (!modulated)
+    s.int_params.push_back({"im2col_step", [](const Tensors& y, int64_t v) {
+                              return Tensors{mmcv::ops::deform_conv2d(y[0], y[1], y[2], 1, 1, 1, 2, 2, false, v)};
+                            }});
   s.bad = {
       {"stride 0", [=] { call(x(), 0, 1, 1, 2, 2); }, op + ": expected stride to be positive"},
       {"padding -1", [=] { call(x(), 1, -1, 1, 2, 2); }, op + ": expected padding to be non-negative"},

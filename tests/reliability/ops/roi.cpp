@@ -284,6 +284,15 @@ MMCV_RELIABILITY_OP(roi_align) {
   };
   s.args = {{"input", {"B", "C", "H", "W"}, ArgKind::kFloatHalfOk}, {"rois", {"K", "5"}, ArgKind::kFloatHalfOk}};
   s.empty_dims = {"K", "C"};
+  {  // fuzz: hostile integer parameters, on two rois (valid values must stay cheap)
+    const auto two = [](const Tensors& x) { return Tensors{x[0], x[1].narrow(0, 0, std::min<int64_t>(2, x[1].size(0)))}; };
+    s.int_params = {
+        {"output_size[0]", [two](const Tensors& x, int64_t v) { auto y = two(x); return Tensors{mmcv::ops::roi_align(y[0], y[1], {v, 2}, 0.5, 2, "max")}; }},
+        {"output_size", [two](const Tensors& x, int64_t v) { auto y = two(x); return Tensors{mmcv::ops::roi_align(y[0], y[1], v, 0.5, 1, "avg")}; }},
+        {"sampling_ratio", [two](const Tensors& x, int64_t v) { auto y = two(x); return Tensors{mmcv::ops::roi_align(y[0], y[1], 2, 0.5, v, "max")}; }},
+        {"sampling_ratio(avg)", [two](const Tensors& x, int64_t v) { auto y = two(x); return Tensors{mmcv::ops::roi_align(y[0], y[1], 2, 0.5, v, "avg")}; }},
+    };
+  }
   roi_bad_rows(s, "roi_align", [](const at::Tensor& i, const at::Tensor& r, at::IntArrayRef o, double sc) {
     return mmcv::ops::roi_align(i, r, o, sc);
   });
@@ -341,6 +350,10 @@ MMCV_RELIABILITY_OP(roi_pool) {
   };
   s.args = {{"input", {"B", "C", "H", "W"}, ArgKind::kFloatHalfOk}, {"rois", {"K", "5"}, ArgKind::kFloatHalfOk}};
   s.empty_dims = {"K", "C"};
+  s.int_params = {
+      {"output_size[1]", [](const Tensors& x, int64_t v) { return Tensors{mmcv::ops::roi_pool(x[0], x[1].narrow(0, 0, std::min<int64_t>(2, x[1].size(0))), {2, v}, 0.5)}; }},
+      {"output_size", [](const Tensors& x, int64_t v) { return Tensors{mmcv::ops::roi_pool(x[0], x[1].narrow(0, 0, std::min<int64_t>(2, x[1].size(0))), v, 0.5)}; }},
+  };
   roi_bad_rows(s, "roi_pool", [](const at::Tensor& i, const at::Tensor& r, at::IntArrayRef o, double sc) {
     return mmcv::ops::roi_pool(i, r, o, sc);
   });

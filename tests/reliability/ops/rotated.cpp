@@ -564,6 +564,11 @@ MMCV_RELIABILITY_OP(roi_align_rotated) {
   };
   s.args = {{"input", {"B", "C", "H", "W"}, ArgKind::kFloatHalfOk}, {"rois", {"K", "6"}, ArgKind::kFloatHalfOk}};
   s.empty_dims = {"K", "C"};
+  s.int_params = {
+      {"output_size[0]", [](const Tensors& x, int64_t v) { return Tensors{mmcv::ops::roi_align_rotated(x[0], x[1].narrow(0, 0, std::min<int64_t>(2, x[1].size(0))), {v, 2}, 0.5, 1)}; }},
+      {"output_size", [](const Tensors& x, int64_t v) { return Tensors{mmcv::ops::roi_align_rotated(x[0], x[1].narrow(0, 0, std::min<int64_t>(2, x[1].size(0))), v, 0.5, 1)}; }},
+      {"sampling_ratio", [](const Tensors& x, int64_t v) { return Tensors{mmcv::ops::roi_align_rotated(x[0], x[1].narrow(0, 0, std::min<int64_t>(2, x[1].size(0))), 2, 0.5, v)}; }},
+  };
   const auto x = [] { return rroi_inputs(3, 2, 2, 6, 7, 3, 1.0); };
   const auto with_roi = [x](int col, double val) {
     auto r = x()[1].clone();
