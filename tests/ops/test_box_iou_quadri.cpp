@@ -202,6 +202,9 @@ TEST_P(box_iou_quadri_test, bad_inputs_raise_clear_errors) {
   auto b = random_quads(3, f32());
   EXPECT_MMCV_ERROR(box_iou_quadri(b.narrow(1, 0, 5), b),
                     "box_iou_quadri: expected bboxes1 to have shape [N, 8], but got [3, 5]");
+  // Issue 12: N * M of expanded (stride-0) inputs is checked up front, with our message.
+  const auto huge = b.narrow(0, 0, 1).expand({int64_t{1} << 40, 8});
+  EXPECT_MMCV_ERROR(box_iou_quadri(huge, huge), "box_iou_quadri: the output [1099511627776, 1099511627776]");
   EXPECT_MMCV_ERROR(box_iou_quadri(b, b.narrow(0, 0, 1), "iof", true),
                     "box_iou_quadri: expected bboxes2 to have shape [N, 8] (with N = 3), but got [1, 8]");
   EXPECT_MMCV_ERROR(box_iou_quadri(b.to(at::kLong), b.to(at::kLong)),

@@ -190,6 +190,9 @@ TEST_P(box_iou_rotated_test, bad_inputs_raise_clear_errors) {
   EXPECT_MMCV_ERROR(box_iou_rotated(b.narrow(1, 0, 4), b),
                     "box_iou_rotated: expected bboxes1 to have shape [N, 5], but got [3, 4]");
   EXPECT_MMCV_ERROR(box_iou_rotated(b, b.view({-1})), "box_iou_rotated: expected bboxes2 to have shape [M, 5]");
+  // Issue 12: N * M of expanded (stride-0) inputs is checked up front, with our message.
+  const auto huge = b.narrow(0, 0, 1).expand({int64_t{1} << 40, 5});
+  EXPECT_MMCV_ERROR(box_iou_rotated(huge, huge), "box_iou_rotated: the output [1099511627776, 1099511627776]");
   EXPECT_MMCV_ERROR(box_iou_rotated(b, b.narrow(0, 0, 2), "iou", true),
                     "box_iou_rotated: expected bboxes2 to have shape [N, 5] (with N = 3), but got [2, 5]");
   EXPECT_MMCV_ERROR(box_iou_rotated(b.to(at::kInt), b.to(at::kInt)),

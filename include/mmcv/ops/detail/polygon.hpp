@@ -451,6 +451,12 @@ inline at::Tensor check_polygon_iou_args(const at::Tensor& bboxes1, const at::Te
   check_same_dtype(bboxes1, bboxes2, op, "bboxes1", "bboxes2");
   check_same_device(bboxes1, bboxes2, op, "bboxes1", "bboxes2");
   check_one_of(mode, {"iou", "iof"}, op, "mode");
+  // The result's size is known up front (N * M can overflow for expanded inputs).
+  if (aligned) {
+    check_can_allocate({bboxes1.size(0)}, bboxes1.options(), op, "the output");
+  } else {
+    check_can_allocate({bboxes1.size(0), bboxes2.size(0)}, bboxes1.options(), op, "the output");
+  }
   if (bboxes1.size(0) > 0 && bboxes2.size(0) > 0) return at::Tensor();
   return aligned ? at::zeros({bboxes1.size(0)}, bboxes1.options())
                  : at::zeros({bboxes1.size(0), bboxes2.size(0)}, bboxes1.options());
