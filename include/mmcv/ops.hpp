@@ -19,3 +19,5 @@
 #include <mmcv/ops/deform_conv_module.hpp>  // DeformConv2d, DeformConv2dPack (torch::nn)
 #include <mmcv/ops/modulated_deform_conv.hpp>
 #include <mmcv/ops/modulated_deform_conv_module.hpp>  // ModulatedDeformConv2d(Pack) (torch::nn)
+#include <mmcv/ops/focal_loss.hpp>
+#include <mmcv/ops/focal_loss_module.hpp>  // SigmoidFocalLoss, SoftmaxFocalLoss (torch::nn)
