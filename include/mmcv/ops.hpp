@@ -21,3 +21,4 @@
 #include <mmcv/ops/modulated_deform_conv_module.hpp>  // ModulatedDeformConv2d(Pack) (torch::nn)
 #include <mmcv/ops/focal_loss.hpp>
 #include <mmcv/ops/focal_loss_module.hpp>  // SigmoidFocalLoss, SoftmaxFocalLoss (torch::nn)
+#include <mmcv/ops/upfirdn2d.hpp>
