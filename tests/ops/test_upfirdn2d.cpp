@@ -51,9 +51,13 @@ TEST_P(upfirdn2d_test, matches_reference_on_a_grid) {
             SCOPED_TRACE(name_of(f) + " up=" + std::to_string(up[0]) + "," + std::to_string(up[1]) + " down=" +
                          std::to_string(down[0]) + "," + std::to_string(down[1]) + " pad=" + std::to_string(pad[0]) + "," +
                          std::to_string(pad[1]) + "," + std::to_string(pad[2]) + "," + std::to_string(pad[3]));
-            auto out = mmcv::ops::upfirdn2d(x, f, {up[0], up[1]}, {down[0], down[1]}, {pad[0], pad[1], pad[2], pad[3]}, flip, gain);
-            auto ref = stylegan_ref::upfirdn2d(x, f, up, down, pad, flip, gain);
+            auto xa = x.clone().requires_grad_(true), xb = x.clone().requires_grad_(true);
+            auto out = mmcv::ops::upfirdn2d(xa, f, {up[0], up[1]}, {down[0], down[1]}, {pad[0], pad[1], pad[2], pad[3]}, flip, gain);
+            auto ref = stylegan_ref::upfirdn2d(xb, f, up, down, pad, flip, gain);
             ASSERT_ALLCLOSE(out, ref);
+            // backward (ours: upfirdn2d of grad_output; reference: autograd of its composition)
+            auto go = at::randn(ref.sizes(), f64());
+            ASSERT_ALLCLOSE(mmcv_test::vjp(out, go, {xa})[0], mmcv_test::vjp(ref, go, {xb})[0]);
             ++checked;
           }
         }

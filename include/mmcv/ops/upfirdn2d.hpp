@@ -14,11 +14,14 @@
 // reference's full-resolution convolution. A 1-D filter is two such passes (x, then y); a 2-D
 // filter uses fh * fw taps with both axes sliced at once. When up > 1 and down > 1 on one axis,
 // the up path runs with down = 1 and every down-th output is kept. The taps are read on the
-// host once per call (the filter is a handful of scalars; one sync on CUDA). Every step is a
-// linear ATen op, so autograd gives gradients of every order (double backward included).
+// host once per call (the filter is a handful of scalars; one sync on CUDA).
+// Autograd: a custom Function whose backward is upfirdn2d again (up and down swapped, MMCV's
+// backward padding), as MMCV's CUDA Function: as fast as the forward and differentiable to any
+// order (double backward included).
 // Memory: the output plus, for a 1-D filter, one intermediate of size N*C*H_in*W_out.
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <mmcv/ops/detail/check.hpp>
 
@@ -160,6 +163,58 @@ inline at::Tensor upfirdn_pass2d(const at::Tensor& x, const std::vector<double>&
   return y;
 }
 
+/// The forward passes on a checked input: f is the raw filter (1-D or 2-D, or the 1 x 1 identity).
+inline at::Tensor upfirdn2d_forward(const at::Tensor& input, const at::Tensor& filter, std::array<int64_t, 2> up,
+                                    std::array<int64_t, 2> down, std::array<int64_t, 4> pad, bool flip_filter,
+                                    double gain, const char* op) {
+  // The filter as the reference correlates it: f * gain ** (ndim / 2) in the filter's dtype, cast
+  // to the input's dtype, flipped unless flip_filter.
+  auto f = (filter * std::pow(gain, static_cast<double>(filter.dim()) / 2.0)).to(input.scalar_type());
+  if (!flip_filter) f = f.flip(f.dim() == 1 ? std::vector<int64_t>{0} : std::vector<int64_t>{0, 1});
+  const auto fcpu = f.to(at::kCPU, at::kDouble).contiguous();  // host-side: the filter's few taps, read once
+  const double* fp = fcpu.data_ptr<double>();                   // host-side: the filter's few taps
+  const std::vector<double> taps(fp, fp + fcpu.numel());         // host-side: copy of the taps
+  if (f.dim() == 1) {
+    const auto xpass = upfirdn_pass(input, 3, taps, up[0], down[0], pad[0], pad[1], op);
+    return upfirdn_pass(xpass, 2, taps, up[1], down[1], pad[2], pad[3], op);
+  }
+  return upfirdn_pass2d(input, taps, f.size(0), f.size(1), up, down, pad, op);
+}
+
+/// Autograd: the gradient of upfirdn2d is upfirdn2d of grad_output with up and down swapped, the
+/// filter flipped the other way and MMCV's backward padding (its _upfirdn2d_cuda backward), so the
+/// backward costs what the forward costs and is itself differentiable (any order).
+/// params = {upx, upy, downx, downy, x0, x1, y0, y1, flip_filter}.
+struct Upfirdn2dFunction : public torch::autograd::Function<Upfirdn2dFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input, const at::Tensor& filter,
+                            std::vector<int64_t> params, double gain) {
+    ctx->save_for_backward({filter});
+    ctx->saved_data["params"] = params;
+    ctx->saved_data["gain"] = gain;
+    ctx->saved_data["in_shape"] = input.sizes().vec();
+    return upfirdn2d_forward(input, filter, {params[0], params[1]}, {params[2], params[3]},
+                             {params[4], params[5], params[6], params[7]}, params[8] != 0, gain, "upfirdn2d");
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto f = ctx->get_saved_variables()[0];
+    const auto p = ctx->saved_data["params"].toIntVector();
+    const auto in = ctx->saved_data["in_shape"].toIntVector();
+    const double gain = ctx->saved_data["gain"].toDouble();
+    const auto& dy = grads[0];
+    const int64_t fw = f.size(-1), fh = f.size(0);
+    const int64_t ih = in[2], iw = in[3], oh = dy.size(2), ow = dy.size(3);
+    const std::vector<int64_t> q = {p[2], p[3], p[0], p[1],
+                                    fw - p[4] - 1,
+                                    checked_mul(iw, p[0], "upfirdn2d", "width * up") - checked_mul(ow, p[2], "upfirdn2d", "width * down") + p[4] - p[0] + 1,
+                                    fh - p[6] - 1,
+                                    checked_mul(ih, p[1], "upfirdn2d", "height * up") - checked_mul(oh, p[3], "upfirdn2d", "height * down") + p[6] - p[1] + 1,
+                                    p[8] != 0 ? 0 : 1};
+    return {Upfirdn2dFunction::apply(dy, f, q, gain), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
 /// upfirdn2d with parsed arguments (op names the public function for errors).
 inline at::Tensor upfirdn2d_impl(const at::Tensor& input, const std::optional<at::Tensor>& filter,
                                  std::array<int64_t, 2> up, std::array<int64_t, 2> down, std::array<int64_t, 4> pad,
@@ -175,19 +230,12 @@ inline at::Tensor upfirdn2d_impl(const at::Tensor& input, const std::optional<at
   TORCH_CHECK_VALUE(upW - 1 >= fw && upH - 1 >= fh, op,
                     ": expected the upsampled, padded input (", upH - 1, " x ", upW - 1,
                     ") to be at least as large as the filter (", fh, " x ", fw, "); check padding");
-  // The filter as the reference correlates it: f * gain ** (ndim / 2) in the filter's dtype, cast
-  // to the input's dtype, flipped unless flip_filter.
-  at::Tensor f = (filter.has_value() && filter->defined()) ? filter->detach() : at::ones({1, 1}, input.options().dtype(at::kFloat));
-  f = (f * std::pow(gain, static_cast<double>(f.dim()) / 2.0)).to(input.scalar_type());
-  if (!flip_filter) f = f.flip(f.dim() == 1 ? std::vector<int64_t>{0} : std::vector<int64_t>{0, 1});
-  const auto fcpu = f.to(at::kCPU, at::kDouble).contiguous();  // host-side: the filter's few taps, read once
-  const double* fp = fcpu.data_ptr<double>();                   // host-side: the filter's few taps
-  const std::vector<double> taps(fp, fp + fcpu.numel());         // host-side: copy of the taps
-  if (f.dim() == 1) {
-    const auto xpass = upfirdn_pass(input, 3, taps, up[0], down[0], pad[0], pad[1], op);
-    return upfirdn_pass(xpass, 2, taps, up[1], down[1], pad[2], pad[3], op);
-  }
-  return upfirdn_pass2d(input, taps, fh, fw, up, down, pad, op);
+  const at::Tensor f = (filter.has_value() && filter->defined()) ? filter->detach()
+                                                                 : at::ones({1, 1}, input.options().dtype(at::kFloat));
+  return Upfirdn2dFunction::apply(input, f,
+                                  std::vector<int64_t>{up[0], up[1], down[0], down[1], pad[0], pad[1], pad[2], pad[3],
+                                                       flip_filter ? 1 : 0},
+                                  gain);
 }
 
 }  // namespace detail
