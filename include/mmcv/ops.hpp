@@ -22,3 +22,6 @@
 #include <mmcv/ops/focal_loss.hpp>
 #include <mmcv/ops/focal_loss_module.hpp>  // SigmoidFocalLoss, SoftmaxFocalLoss (torch::nn)
 #include <mmcv/ops/upfirdn2d.hpp>
+#include <mmcv/ops/bias_act.hpp>
+#include <mmcv/ops/fused_bias_leakyrelu.hpp>
+#include <mmcv/ops/fused_bias_leakyrelu_module.hpp>  // FusedBiasLeakyReLU (torch::nn)

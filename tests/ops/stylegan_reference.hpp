@@ -76,3 +76,15 @@ inline at::Tensor bias_act(const at::Tensor& input, const std::optional<at::Tens
 }
 
 }  // namespace stylegan_ref
+
+namespace stylegan_ref {
+
+/// bias_leakyrelu_ref (fused_bias_leakyrelu.py).
+inline at::Tensor bias_leakyrelu(const at::Tensor& x, const at::Tensor& bias, double slope, double scale) {
+  std::vector<int64_t> shape(x.dim(), 1);
+  shape[1] = -1;
+  auto y = at::leaky_relu(x + bias.reshape(shape), slope);
+  return scale != 1 ? y * scale : y;
+}
+
+}  // namespace stylegan_ref
