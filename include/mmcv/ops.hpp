@@ -25,3 +25,4 @@
 #include <mmcv/ops/bias_act.hpp>
 #include <mmcv/ops/fused_bias_leakyrelu.hpp>
 #include <mmcv/ops/fused_bias_leakyrelu_module.hpp>  // FusedBiasLeakyReLU (torch::nn)
+#include <mmcv/ops/filtered_lrelu.hpp>

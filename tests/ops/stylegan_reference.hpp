@@ -88,3 +88,18 @@ inline at::Tensor bias_leakyrelu(const at::Tensor& x, const at::Tensor& bias, do
 }
 
 }  // namespace stylegan_ref
+
+namespace stylegan_ref {
+
+/// _filtered_lrelu_ref (filtered_lrelu.py), on the restated upfirdn2d / bias_act above.
+inline at::Tensor filtered_lrelu(const at::Tensor& input, const std::optional<at::Tensor>& fu,
+                                 const std::optional<at::Tensor>& fd, const std::optional<at::Tensor>& bias, int64_t up,
+                                 int64_t down, std::array<int64_t, 4> pad, double gain, double slope,
+                                 std::optional<double> clamp, bool flip) {
+  auto x = bias_act(input, bias, 1, "linear", std::nullopt, std::nullopt, std::nullopt);
+  x = upfirdn2d(x, fu, {up, up}, {1, 1}, pad, flip, static_cast<double>(up * up));
+  x = bias_act(x, std::nullopt, 1, "lrelu", slope, gain, clamp);
+  return upfirdn2d(x, fd, {1, 1}, {down, down}, {0, 0, 0, 0}, flip, 1.0);
+}
+
+}  // namespace stylegan_ref
