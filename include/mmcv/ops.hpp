@@ -26,3 +26,4 @@
 #include <mmcv/ops/fused_bias_leakyrelu.hpp>
 #include <mmcv/ops/fused_bias_leakyrelu_module.hpp>  // FusedBiasLeakyReLU (torch::nn)
 #include <mmcv/ops/filtered_lrelu.hpp>
+#include <mmcv/ops/conv2d_gradfix.hpp>
