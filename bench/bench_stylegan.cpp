@@ -6,8 +6,15 @@
 //       upsample2d / downsample2d by 2 with the 4-tap separable filter [1, 3, 3, 1] on
 //       4x512x64x64 (HW = 64) and 4x128x256x256 (HW = 256); peer: _upfirdn2d_ref (zero
 //       insertion, padding, grouped full-resolution convolutions, strided slice).
+//   BM_filtered_lrelu/bwd: 4x512x64x64, 4-tap filters, up 2, down 2, padding 2 (output 64x64);
+//       peer: _filtered_lrelu_ref on the reference upfirdn2d and _bias_act_ref.
+//   BM_bias_act/bwd: lrelu with bias and clamp 256 on 16x512x64x64; peer: _bias_act_ref.
+//   BM_fused_bias_leakyrelu/bwd: 16x512x64x64; peer: bias_leakyrelu_ref.
 //   counters ours_ms, peer_ms, ratio (ours / peer); bwd = 1 adds the backward (grad_output = ones).
 
+#include <mmcv/ops/bias_act.hpp>
+#include <mmcv/ops/filtered_lrelu.hpp>
+#include <mmcv/ops/fused_bias_leakyrelu.hpp>
 #include <mmcv/ops/upfirdn2d.hpp>
 
 #include <benchmark/benchmark.h>
@@ -105,6 +112,51 @@ void BM_downsample2d(benchmark::State& state) {
           [&] { return ref_upfirdn2d(x, f, {1, 1}, {2, 2}, {1, 1, 1, 1}, 1.0); }, backward, "down 2, 4-tap");
 }
 
+at::Tensor ref_bias_lrelu(const at::Tensor& x, const at::Tensor& b, double alpha, double gain, double clamp) {
+  auto y = at::leaky_relu(x + b.view({1, -1, 1, 1}), alpha);
+  if (gain != 1) y = y * gain;
+  if (clamp >= 0) y = y.clamp(-clamp, clamp);
+  return y;
+}
+
+void BM_filtered_lrelu(benchmark::State& state) {
+  const bool backward = state.range(0) != 0;
+  const auto x = workload(64).requires_grad_(backward);
+  const auto& f = filter4();
+  const auto b = at::randn({512});
+  compare(state, x, [&] { return mmcv::ops::filtered_lrelu(x, f, f, b, 2, 2, 2); },
+          [&] {
+            auto y = ref_upfirdn2d(x + b.view({1, -1, 1, 1}), f, {2, 2}, {1, 1}, {2, 2, 2, 2}, 4.0);
+            y = ref_bias_lrelu(y, at::zeros({512}), 0.2, std::sqrt(2.0), -1);
+            return ref_upfirdn2d(y, f, {1, 1}, {2, 2}, {0, 0, 0, 0}, 1.0);
+          },
+          backward, "4x512x64x64 up 2 down 2");
+}
+
+at::Tensor big_workload() {
+  at::manual_seed(16);
+  return at::randn({16, 512, 64, 64});
+}
+
+void BM_bias_act(benchmark::State& state) {
+  const bool backward = state.range(0) != 0;
+  const auto x = big_workload().requires_grad_(backward);
+  const auto b = at::randn({512});
+  compare(state, x, [&] { return mmcv::ops::bias_act(x, b, 1, "lrelu", std::nullopt, std::nullopt, 256.0); },
+          [&] { return ref_bias_lrelu(x, b, 0.2, std::sqrt(2.0), 256.0); }, backward, "16x512x64x64 lrelu+bias+clamp");
+}
+
+void BM_fused_bias_leakyrelu(benchmark::State& state) {
+  const bool backward = state.range(0) != 0;
+  const auto x = big_workload().requires_grad_(backward);
+  const auto b = at::randn({512});
+  compare(state, x, [&] { return mmcv::ops::fused_bias_leakyrelu(x, b); },
+          [&] { return ref_bias_lrelu(x, b, 0.2, std::sqrt(2.0), -1); }, backward, "16x512x64x64");
+}
+
+BENCHMARK(BM_filtered_lrelu)->ArgsProduct({{0, 1}})->ArgNames({"bwd"})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_bias_act)->ArgsProduct({{0, 1}})->ArgNames({"bwd"})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_fused_bias_leakyrelu)->ArgsProduct({{0, 1}})->ArgNames({"bwd"})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_upsample2d)->ArgsProduct({{64, 256}, {0, 1}})->ArgNames({"HW", "bwd"})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_downsample2d)->ArgsProduct({{64, 256}, {0, 1}})->ArgNames({"HW", "bwd"})->Unit(benchmark::kMillisecond);
 
