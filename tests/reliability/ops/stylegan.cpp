@@ -77,6 +77,13 @@ MMCV_RELIABILITY_OP(upfirdn2d) {
     }
   };
   s.property_cases = 400;
+  s.policy.emplace_back("deviation: a zero filter tap does not turn an Inf pixel into NaN (reference: 0 * Inf)", [](Verdict& v) {
+    auto x = at::zeros({1, 1, 6, 6});
+    x[0][0][3][3] = INFINITY;
+    auto out = mmcv::ops::upfirdn2d(x, at::tensor({1.f, 0.f, 1.f}), 1, 1, 1);
+    v.require(!at::isnan(out).any().item<bool>(), "NaN from a zero tap");
+    v.require(at::isinf(out).sum().item<int64_t>() == 4, "Inf reaches the 4 outputs of the non-zero taps");
+  });
   s.policy.emplace_back("NaN / Inf pixels spread only through the filter's footprint", [](Verdict& v) {
     auto x = at::zeros({1, 1, 8, 8});
     x[0][0][4][4] = NAN;
