@@ -142,23 +142,20 @@ struct SigmoidFocalLossFunction : public torch::autograd::Function<SigmoidFocalL
 /// softmax_focal_loss: forward values and MMCV's analytic backward (with the right broadcast of
 /// grad_output for 'none'; MMCV's scales columns instead of rows, see docs/differences.md).
 struct SoftmaxFocalLossFunction : public torch::autograd::Function<SoftmaxFocalLossFunction> {
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input, const at::Tensor& target,
-                            const at::Tensor& row_weight, bool has_weight, double gamma, double alpha, int64_t red) {
-    const int64_t K = input.size(1);
-    const auto valid = focal_valid(target, K);
-    const auto idx = target.clamp(0, K - 1).unsqueeze(1);  // [N, 1]
+  /// idx: [N] target clamped to [0, K-1]; invalid: [N] bool, target outside [0, K). Few passes:
+  /// the [N, K] softmax is the only full-size one (buff, for the backward, is computed there).
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input, const at::Tensor& idx,
+                            const at::Tensor& invalid, const at::Tensor& row_weight, bool has_weight, double gamma,
+                            double alpha, int64_t red) {
     const auto soft = at::softmax(input, 1);
-    const auto pt = soft.gather(1, idx).squeeze(1);  // [N]
+    const auto pt = soft.gather(1, idx.unsqueeze(1)).squeeze(1);  // [N]
+    const auto logp = at::clamp_min(pt, static_cast<double>(FLT_MIN)).log_();
     const auto one_minus = 1 - pt;
-    const auto logp = at::log(at::clamp_min(pt, static_cast<double>(FLT_MIN)));
-    auto loss = at::pow(one_minus, gamma) * logp * (-alpha);
-    loss = at::where(valid, loss, at::zeros_like(loss));
+    auto loss = at::pow(one_minus, gamma).mul_(logp).mul_(-alpha).masked_fill_(invalid, 0);
     if (has_weight) loss.mul_(row_weight);
-    // buff[n] = alpha * (-(1-p)^g + g (1-p)^(g-1) p log(max(p, FLT_MIN))) * w[n], 0 for other rows
-    auto buff = (at::pow(one_minus, gamma - 1) * pt * logp * gamma - at::pow(one_minus, gamma)) * alpha;
-    buff = at::where(valid, buff, at::zeros_like(buff));
-    if (has_weight) buff.mul_(row_weight);
-    ctx->save_for_backward({soft, idx, buff});
+    ctx->save_for_backward({soft, idx, invalid, row_weight, pt, logp});
+    ctx->saved_data["gamma"] = gamma;
+    ctx->saved_data["alpha"] = alpha;
     ctx->saved_data["red"] = red;
     ctx->saved_data["has_weight"] = has_weight;
     return focal_reduce(loss, static_cast<FocalReduction>(red));
@@ -169,13 +166,24 @@ struct SoftmaxFocalLossFunction : public torch::autograd::Function<SoftmaxFocalL
     const auto saved = ctx->get_saved_variables();
     const auto& soft = saved[0];
     const auto& idx = saved[1];
+    const auto& invalid = saved[2];
+    const auto& row_weight = saved[3];
+    const auto& pt = saved[4];
+    const auto& logp = saved[5];
+    const double gamma = ctx->saved_data["gamma"].toDouble();
+    const double alpha = ctx->saved_data["alpha"].toDouble();
     const auto red = static_cast<FocalReduction>(ctx->saved_data["red"].toInt());
-    auto b = saved[2] * grads[0];  // [N]: grad_output per row for 'none', a scalar otherwise
+    // MMCV's buff[n] = alpha * (-(1-p)^g + g (1-p)^(g-1) p log(max(p, FLT_MIN))) * w[n], 0 for other rows
+    const auto one_minus = 1 - pt;
+    auto b = at::pow(one_minus, gamma - 1).mul_(pt).mul_(logp).mul_(gamma).sub_(at::pow(one_minus, gamma)).mul_(alpha);
+    b.masked_fill_(invalid, 0);
+    if (ctx->saved_data["has_weight"].toBool()) b.mul_(row_weight);
+    b.mul_(grads[0]);  // [N]: grad_output per row for 'none', a scalar otherwise
     if (red == FocalReduction::kMean) b.div_(static_cast<double>(soft.size(0)));
     b = b.unsqueeze(1);                   // [N, 1]
     auto g = soft * b.neg();              // -buff * s[n, c]
-    g.scatter_add_(1, idx, b);            // + buff at the target class
-    return {g, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    g.scatter_add_(1, idx.unsqueeze(1), b);  // + buff at the target class
+    return {g, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -216,8 +224,10 @@ inline at::Tensor softmax_focal_loss(const at::Tensor& input, const at::Tensor& 
   }
   const auto t = target.detach();
   const auto w = weight.has_value() && weight->defined() ? weight->detach() : at::Tensor();
-  const auto row_weight = detail::focal_row_weight(w, t, detail::focal_valid(t, K), K, input.options());
-  return detail::SoftmaxFocalLossFunction::apply(input, t, row_weight, w.defined(), detail::focal_narrow(gamma),
+  const auto idx = t.clamp(0, K - 1);
+  const auto invalid = t.ne(idx);  // target outside [0, K)
+  const auto row_weight = w.defined() ? w.index_select(0, idx).masked_fill_(invalid, 1) : at::empty({0}, input.options());
+  return detail::SoftmaxFocalLossFunction::apply(input, idx, invalid, row_weight, w.defined(), detail::focal_narrow(gamma),
                                                  detail::focal_narrow(alpha), static_cast<int64_t>(red));
 }
 
