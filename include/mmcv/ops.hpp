@@ -19,3 +19,11 @@
 #include <mmcv/ops/deform_conv_module.hpp>  // DeformConv2d, DeformConv2dPack (torch::nn)
 #include <mmcv/ops/modulated_deform_conv.hpp>
 #include <mmcv/ops/modulated_deform_conv_module.hpp>  // ModulatedDeformConv2d(Pack) (torch::nn)
+#include <mmcv/ops/focal_loss.hpp>
+#include <mmcv/ops/focal_loss_module.hpp>  // SigmoidFocalLoss, SoftmaxFocalLoss (torch::nn)
+#include <mmcv/ops/upfirdn2d.hpp>
+#include <mmcv/ops/bias_act.hpp>
+#include <mmcv/ops/fused_bias_leakyrelu.hpp>
+#include <mmcv/ops/fused_bias_leakyrelu_module.hpp>  // FusedBiasLeakyReLU (torch::nn)
+#include <mmcv/ops/filtered_lrelu.hpp>
+#include <mmcv/ops/conv2d_gradfix.hpp>
