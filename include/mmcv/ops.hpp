@@ -19,3 +19,14 @@
 #include <mmcv/ops/deform_conv_module.hpp>  // DeformConv2d, DeformConv2dPack (torch::nn)
 #include <mmcv/ops/modulated_deform_conv.hpp>
 #include <mmcv/ops/modulated_deform_conv_module.hpp>  // ModulatedDeformConv2d(Pack) (torch::nn)
+#include <mmcv/ops/knn.hpp>
+#include <mmcv/ops/three_nn.hpp>
+#include <mmcv/ops/three_interpolate.hpp>
+#include <mmcv/ops/gather_points.hpp>
+#include <mmcv/ops/group_points.hpp>
+#include <mmcv/ops/group_points_module.hpp>  // QueryAndGroup, GroupAll (torch::nn)
+#include <mmcv/ops/furthest_point_sample.hpp>
+#include <mmcv/ops/points_sampler.hpp>
+#include <mmcv/ops/ball_query.hpp>
+#include <mmcv/ops/assign_score_withk.hpp>
+#include <mmcv/ops/chamfer_distance.hpp>
