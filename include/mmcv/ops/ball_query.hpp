@@ -99,7 +99,7 @@ inline at::Tensor ball_query(double min_radius, double max_radius, int64_t sampl
     detail::ShapeChecker sc(op);
     sc.check(xyz, "xyz", {"B", "N", "3"});
     sc.check(center_xyz, "center_xyz", {"B", "npoint", "3"});
-    return detail::ball_query_tiles(center_xyz.detach(), xyz.detach(), lo2, hi2, /*zero_ok=*/true, sample_num)
+    return detail::ball_query_tiles(center_xyz.detach().contiguous(), xyz.detach().contiguous(), lo2, hi2, /*zero_ok=*/true, sample_num)
         .first.to(at::kInt);
   }
   detail::ShapeChecker sc(op);
@@ -113,8 +113,8 @@ inline at::Tensor ball_query(double min_radius, double max_radius, int64_t sampl
   int64_t xs = 0, cs = 0;
   for (int64_t b = 0; b < B; ++b) {  // host-side: loop over the B ragged batches
     if (ccnt[b] > 0 && sample_num > 0) {
-      auto r = detail::ball_query_tiles(center_xyz.detach().narrow(0, cs, ccnt[b]).unsqueeze(0),
-                                        xyz.detach().narrow(0, xs, xcnt[b]).unsqueeze(0),
+      auto r = detail::ball_query_tiles(center_xyz.detach().narrow(0, cs, ccnt[b]).unsqueeze(0).contiguous(),
+                                        xyz.detach().narrow(0, xs, xcnt[b]).unsqueeze(0).contiguous(),
                                         -std::numeric_limits<double>::infinity(), hi2, /*zero_ok=*/false, sample_num);
       auto idx = r.first.squeeze(0);
       idx.select(1, 0).masked_fill_(r.second.squeeze(0) == 0, -1);

@@ -76,8 +76,9 @@ inline std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> chamfer_distan
   detail::check_arg(xyz2.size(0) == xyz1.size(0), op, "xyz2",
                     "have the batch size of xyz1 (" + std::to_string(xyz1.size(0)) + ")", xyz2.size(0));
   const int64_t B = xyz1.size(0), N = xyz1.size(1), M = xyz2.size(1);
-  const auto idx1 = detail::chamfer_nearest(xyz1.detach(), xyz2.detach());
-  const auto idx2 = detail::chamfer_nearest(xyz2.detach(), xyz1.detach());
+  const auto a = xyz1.detach().contiguous(), b = xyz2.detach().contiguous();
+  const auto idx1 = detail::chamfer_nearest(a, b);
+  const auto idx2 = detail::chamfer_nearest(b, a);
   at::Tensor dist1 = M == 0 ? at::zeros({B, N}, xyz1.options()) : detail::chamfer_pair_dist(xyz1, xyz2, idx1);
   at::Tensor dist2 = N == 0 ? at::zeros({B, M}, xyz2.options()) : detail::chamfer_pair_dist(xyz2, xyz1, idx2);
   return std::make_tuple(dist1, dist2, idx1.to(at::kInt), idx2.to(at::kInt));

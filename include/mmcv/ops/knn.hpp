@@ -55,8 +55,8 @@ inline at::Tensor knn(int64_t k, const at::Tensor& xyz, const std::optional<at::
     detail::check_arg(ctr.size(0) == pts.size(0), op, "center_xyz", "have the batch size of xyz (" +
                       std::to_string(pts.size(0)) + ")", ctr.size(0));
   }
-  pts = pts.detach();
-  ctr = ctr.detach();
+  pts = pts.detach().contiguous();
+  ctr = ctr.detach().contiguous();
   const int64_t B = pts.size(0), N = pts.size(1), P = ctr.size(1);
   auto out = at::zeros({B, P, k}, pts.options().dtype(at::kLong));
   const int64_t kk = std::min(k, N);

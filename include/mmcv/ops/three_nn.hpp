@@ -39,7 +39,7 @@ inline std::tuple<at::Tensor, at::Tensor> three_nn(const at::Tensor& target, con
   detail::check_same_device(target, source, op, "target", "source");
   detail::check_arg(source.size(0) == target.size(0), op, "source",
                     "have the batch size of target (" + std::to_string(target.size(0)) + ")", source.size(0));
-  const auto tgt = target.detach(), src = source.detach();
+  const auto tgt = target.detach().contiguous(), src = source.detach().contiguous();
   const int64_t B = tgt.size(0), N = tgt.size(1), M = src.size(1);
   // MMCV's 1e40 initial bests, stored into T: inf in float32, 1e40 in float64 (sqrt -> 1e20).
   const double init = tgt.scalar_type() == at::kFloat ? static_cast<double>(static_cast<float>(1e40)) : 1e40;

@@ -43,7 +43,7 @@ inline at::Tensor points_sq_dist(const at::Tensor& query, const at::Tensor& poin
       d2.add_(d);
     }
   }
-  return d2;
+  return d2.contiguous();  // a no-op for contiguous inputs (callers make them so)
 }
 
 /// The k smallest entries of every row of d2 [R, N] in ascending (value, index) order, exactly
