@@ -10,10 +10,11 @@
 // (ragged batches concatenated, MMCV >= 1.7) uses only max_radius (d2 < max_r^2, no d2 == 0
 // rule), batch-relative indices, and marks a centre without hits with -1 in slot 0 (others 0).
 //
-// Strategy: centres are processed in tiles (detail::points_tile_rows bounds the [B, q, N]
-// distance tile by detail::kPointsTileBudget elements); the hit mask's running count along the
-// points gives each hit its slot, one scatter writes the first sample_num hits, a where fills the
-// rest with the first hit. Stacked mode runs the same per batch (one host read of the counts).
+// Strategy: centres are processed in row tiles that scan the points in chunks, in index order,
+// dropping a row as soon as it holds sample_num hits (MMCV's kernel breaks there too); within a
+// chunk the hit mask's running count gives each hit its slot, and one index_put writes the first
+// sample_num hits; a where fills the rest with the first hit. Memory: O(detail::kPointsTileBudget)
+// per step. Stacked mode runs the same per batch (one host read of the counts).
 
 #include <ATen/ATen.h>
 
@@ -30,35 +31,59 @@ namespace mmcv {
 namespace ops {
 namespace detail {
 
-/// Batch ball query of ctr [B, P, 3] among pts [B, N, 3]: hit iff (zero_ok && d2 == 0) ||
-/// (lo2 <= d2 < hi2). Returns (idx int64 [B, P, S] with MMCV's first-hit padding, 0 when no hit;
-/// hit count clamped to S, int64 [B, P]).
+/// Points per chunk of the ball-query scan: rows stop being scanned once they hold sample_num hits
+/// (MMCV's kernel breaks there too), so a typical query reads a few chunks, not all N points.
+inline constexpr int64_t kBallQueryChunk = 2048;
+
+/// Batch ball query of ctr [B, P, 3] among pts [B, N, 3] (both contiguous): hit iff
+/// (zero_ok && d2 == 0) || (lo2 <= d2 < hi2). Returns (idx int64 [B, P, S] with MMCV's first-hit
+/// padding, 0 when no hit; hit count clamped to S, int64 [B, P]).
+/// Strategy: per batch, centres in row tiles of kPointsTileBudget / chunk; each tile scans the
+/// points chunk by chunk in index order, only for its rows that still lack hits; a hit's slot is
+/// the row's count so far plus its rank in the chunk (cumsum); the first S hits are written with
+/// one index_put per chunk. Memory: O(kPointsTileBudget) elements per chunk step (d2, mask, ranks).
 inline std::pair<at::Tensor, at::Tensor> ball_query_tiles(const at::Tensor& ctr, const at::Tensor& pts, double lo2,
                                                           double hi2, bool zero_ok, int64_t S) {
   const int64_t B = ctr.size(0), P = ctr.size(1), N = pts.size(1);
   const auto lopt = ctr.options().dtype(at::kLong);
-  auto out = at::zeros({B, P, S}, lopt);
-  auto cnt = at::zeros({B, P}, lopt);
-  if (B == 0 || P == 0 || N == 0 || S == 0) return {out, cnt};
-  const int64_t step = points_tile_rows(B, N);
-  const auto src = at::arange(N, lopt);
-  const auto slots = at::arange(S, lopt);
-  for (int64_t p0 = 0; p0 < P; p0 += step) {  // host-side: loop over centre tiles (bounded memory)
-    const int64_t q = std::min(step, P - p0), R = B * q;
-    const auto d2 = points_sq_dist(ctr.narrow(1, p0, q), pts).view({R, N});
-    auto hit = (d2 >= lo2) & (d2 < hi2);
-    if (zero_ok) hit |= d2 == 0;
-    const auto rank = hit.cumsum(1, at::kInt);  // 1-based slot of each hit
-    const auto col = at::where(hit & (rank <= S), rank.to(at::kLong) - 1, at::full({}, S, lopt));
-    auto tile = at::zeros({R, S + 1}, lopt);
-    tile.scatter_(1, col, src.expand({R, N}));
-    const auto n = rank.select(1, N - 1).to(at::kLong).clamp_max(S).unsqueeze(1);  // [R, 1]
-    const auto first = tile.narrow(1, 0, 1);                                        // 0 when no hit
-    const auto filled = at::where(slots.unsqueeze(0) < n, tile.narrow(1, 0, S), first);
-    out.narrow(1, p0, q).copy_(filled.view({B, q, S}));
-    cnt.narrow(1, p0, q).copy_(n.view({B, q}));
+  auto out = at::zeros({B * P, S}, lopt);
+  auto cnt = at::zeros({B * P}, lopt);
+  if (B == 0 || P == 0 || N == 0 || S == 0) return {out.view({B, P, S}), cnt.view({B, P})};
+  const int64_t chunk = std::min(N, kBallQueryChunk);
+  const int64_t step = std::max<int64_t>(1, kPointsTileBudget / chunk);
+  for (int64_t b = 0; b < B; ++b) {  // host-side: loop over batches (a row tile never spans two)
+    const auto pb = pts.select(0, b);
+    const auto cb = ctr.select(0, b);
+    for (int64_t p0 = 0; p0 < P; p0 += step) {  // host-side: loop over row tiles (bounded memory)
+      const int64_t rt = std::min(step, P - p0), r0 = b * P + p0;
+      auto tile = at::zeros({rt, S + 1}, lopt);  // column S: a dummy for hits beyond the S-th
+      auto tcnt = at::zeros({rt}, lopt.dtype(at::kInt));
+      auto active = at::arange(rt, lopt);  // tile-local rows still short of S hits
+      for (int64_t n0 = 0; n0 < N; n0 += chunk) {  // host-side: scan of point chunks with early exit
+        const int64_t a = active.size(0);
+        if (a == 0) break;
+        const int64_t c = std::min(chunk, N - n0);
+        const auto q = a == rt ? cb.narrow(0, p0, rt) : cb.narrow(0, p0, rt).index_select(0, active);  // [a, 3]
+        const auto d2 = points_sq_dist(q.unsqueeze(0), pb.narrow(0, n0, c).unsqueeze(0)).view({a, c});
+        auto hit = (d2 >= lo2).logical_and_(d2 < hi2);
+        if (zero_ok) hit.logical_or_(d2 == 0);
+        const auto before = tcnt.index_select(0, active);                              // [a] int32
+        auto slot = hit.cumsum(1, at::kInt);                                            // 1-based rank
+        const auto now = before + slot.select(1, c - 1);                                // hits so far
+        slot.add_((before - 1).unsqueeze(1));                                           // 0-based slot
+        const auto take = hit.logical_and_(slot < S).nonzero();                         // [t, 2]
+        const auto ti = take.select(1, 0), tj = take.select(1, 1);
+        tile.index_put_({active.index_select(0, ti), slot.index({ti, tj}).to(at::kLong)}, tj + n0);
+        tcnt.index_copy_(0, active, now);
+        active = active.masked_select(now < S);  // host-side: the compaction reads the new row count
+      }
+      const auto n = tcnt.to(at::kLong).clamp_max(S).unsqueeze(1);
+      const auto slots = at::arange(S, lopt).unsqueeze(0);
+      out.narrow(0, r0, rt).copy_(at::where(slots < n, tile.narrow(1, 0, S), tile.narrow(1, 0, 1)));
+      cnt.narrow(0, r0, rt).copy_(n.squeeze(1));
+    }
   }
-  return {out, cnt};
+  return {out.view({B, P, S}), cnt.view({B, P})};
 }
 
 }  // namespace detail
