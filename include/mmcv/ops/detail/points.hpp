@@ -25,7 +25,7 @@ inline constexpr int64_t kPointsTileBudget = int64_t{1} << 22;
 
 /// Query rows per tile for B batches of N points (at least 1).
 inline int64_t points_tile_rows(int64_t B, int64_t N) {
-  const int64_t per_row = std::max<int64_t>(1, B) * std::max<int64_t>(1, N);
+  const int64_t per_row = checked_mul(std::max<int64_t>(1, B), std::max<int64_t>(1, N), "points", "B * N");
   return std::max<int64_t>(1, kPointsTileBudget / per_row);
 }
 
