@@ -27,3 +27,14 @@
 #include <mmcv/ops/fused_bias_leakyrelu_module.hpp>  // FusedBiasLeakyReLU (torch::nn)
 #include <mmcv/ops/filtered_lrelu.hpp>
 #include <mmcv/ops/conv2d_gradfix.hpp>
+#include <mmcv/ops/knn.hpp>
+#include <mmcv/ops/three_nn.hpp>
+#include <mmcv/ops/three_interpolate.hpp>
+#include <mmcv/ops/gather_points.hpp>
+#include <mmcv/ops/group_points.hpp>
+#include <mmcv/ops/group_points_module.hpp>  // QueryAndGroup, GroupAll (torch::nn)
+#include <mmcv/ops/furthest_point_sample.hpp>
+#include <mmcv/ops/points_sampler.hpp>
+#include <mmcv/ops/ball_query.hpp>
+#include <mmcv/ops/assign_score_withk.hpp>
+#include <mmcv/ops/chamfer_distance.hpp>
