@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Plain float64 loop references for the convolution-like ops (psa_mask, tin_shift,
+// active_rotated_filter, masked_conv2d, carafe, correlation), written from MMCV's kernels element by
+// element. Test-only code: slow, obvious, CPU.
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+namespace conv_ref {
+
+/// MMCV psamask.cpp forward, collect or distribute. input [N, hm*wm, H, W] -> [N, H*W, H, W].
+inline at::Tensor psa_mask(const at::Tensor& input_, bool collect, int64_t hm, int64_t wm) {
+  const auto input = input_.to(at::kDouble).contiguous().cpu();
+  const int64_t N = input.size(0), H = input.size(2), W = input.size(3);
+  auto out = at::zeros({N, H * W, H, W}, at::kDouble);
+  auto in = input.accessor<double, 4>();
+  auto o = out.accessor<double, 4>();
+  const int64_t half_h = (hm - 1) / 2, half_w = (wm - 1) / 2;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t w = 0; w < W; ++w)
+        for (int64_t hi = std::max<int64_t>(0, half_h - h); hi < std::min(hm, H + half_h - h); ++hi)
+          for (int64_t wi = std::max<int64_t>(0, half_w - w); wi < std::min(wm, W + half_w - w); ++wi) {
+            const int64_t q = (hi + h - half_h) * W + (wi + w - half_w);
+            const double v = in[n][hi * wm + wi][h][w];
+            if (collect)
+              o[n][q][h][w] = v;
+            else
+              o[n][h * W + w][(hi + h - half_h)][(wi + w - half_w)] = v;
+          }
+  return out;
+}
+
+/// tin_shift forward (MMCV's CUDA kernel): input [N, T, C, S], shift [N, G].
+inline at::Tensor tin_shift(const at::Tensor& input_, const at::Tensor& shift_) {
+  const auto input = input_.to(at::kDouble).contiguous().cpu();
+  const auto shift = shift_.to(at::kLong).cpu();
+  const int64_t N = input.size(0), T = input.size(1), C = input.size(2), S = input.size(3), G = shift.size(1);
+  auto out = at::zeros_like(input);
+  auto in = input.accessor<double, 4>();
+  auto o = out.accessor<double, 4>();
+  auto sh = shift.accessor<int64_t, 2>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t s = sh[n][c / (C / G)];
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t to = t + s;
+        if (to < 0 || to >= T) continue;
+        for (int64_t x = 0; x < S; ++x) o[n][to][c][x] = in[n][t][c][x];
+      }
+    }
+  return out;
+}
+
+/// The true gradient of tin_shift: grad_in[n, t, c] = grad_out[n, t + s, c] (the adjoint, -s shift).
+inline at::Tensor tin_shift_adjoint(const at::Tensor& grad_out, const at::Tensor& shift) {
+  return tin_shift(grad_out, -shift.to(at::kLong));
+}
+
+/// MMCV's active_rotated_filter.cpp forward: input [Cout, Cin, O, kh, kw], indices [O, kh, kw, R].
+inline at::Tensor active_rotated_filter(const at::Tensor& input_, const at::Tensor& indices_) {
+  const auto input = input_.to(at::kDouble).contiguous().cpu();
+  const auto indices = indices_.to(at::kLong).contiguous().cpu();
+  const int64_t Cout = input.size(0), Cin = input.size(1), O = input.size(2), kh = input.size(3), kw = input.size(4);
+  const int64_t R = indices.size(3), L = O * kh * kw;
+  auto out = at::zeros({Cout * R * Cin * L}, at::kDouble);
+  const double* in = input.data_ptr<double>();
+  const int64_t* idx = indices.data_ptr<int64_t>();
+  double* o = out.data_ptr<double>();
+  for (int64_t i = 0; i < Cout; ++i)
+    for (int64_t j = 0; j < Cin; ++j)
+      for (int64_t l = 0; l < L; ++l)
+        for (int64_t k = 0; k < R; ++k) {
+          const int64_t index = idx[l * R + k] - 1;
+          o[i * (R * Cin * L) + k * (Cin * L) + j * L + index] = in[i * Cin * L + j * L + l];
+        }
+  return out.view({Cout * R, Cin * O, kh, kw});
+}
+
+/// MMCV's active_rotated_filter backward: grad_in[i, j, l] = sum_r grad_out[i, r, j, idx[l, r] - 1].
+inline at::Tensor active_rotated_filter_backward(const at::Tensor& grad_out_, const at::Tensor& indices_,
+                                                 at::IntArrayRef in_shape) {
+  const auto go = grad_out_.to(at::kDouble).contiguous().cpu();
+  const auto indices = indices_.to(at::kLong).contiguous().cpu();
+  const int64_t Cout = in_shape[0], Cin = in_shape[1], L = in_shape[2] * in_shape[3] * in_shape[4];
+  const int64_t R = indices.size(3);
+  auto gi = at::zeros({Cout * Cin * L}, at::kDouble);
+  const double* g = go.data_ptr<double>();
+  const int64_t* idx = indices.data_ptr<int64_t>();
+  double* o = gi.data_ptr<double>();
+  for (int64_t i = 0; i < Cout; ++i)
+    for (int64_t j = 0; j < Cin; ++j)
+      for (int64_t l = 0; l < L; ++l)
+        for (int64_t k = 0; k < R; ++k)
+          o[i * Cin * L + j * L + l] += g[i * (R * Cin * L) + k * (Cin * L) + j * L + idx[l * R + k] - 1];
+  return gi.view(in_shape);
+}
+
+/// ORN-style rotation index table [O, kh, kw, R] (1-based): rotation r maps orientation o to
+/// (o + r * O / R) % O and rotates the kh x kw kernel by r quarter turns when kh == kw and 4 | R
+/// (else only the orientation moves). Always a permutation per rotation.
+inline at::Tensor orn_indices(int64_t O, int64_t k, int64_t R) {
+  auto idx = at::zeros({O, k, k, R}, at::kInt);
+  auto a = idx.accessor<int32_t, 4>();
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t y = 0; y < k; ++y)
+      for (int64_t x = 0; x < k; ++x)
+        for (int64_t r = 0; r < R; ++r) {
+          const int64_t turns = (R % 4 == 0) ? (r * 4 / R) % 4 : 0;
+          int64_t yy = y, xx = x;
+          for (int64_t t = 0; t < turns; ++t) {
+            const int64_t ny = xx, nx = k - 1 - yy;
+            yy = ny;
+            xx = nx;
+          }
+          const int64_t oo = (o + r * O / R) % O;
+          a[o][y][x][r] = static_cast<int32_t>((oo * k + yy) * k + xx + 1);
+        }
+  return idx;
+}
+
+}  // namespace conv_ref
