@@ -123,4 +123,38 @@ inline at::Tensor orn_indices(int64_t O, int64_t k, int64_t R) {
   return idx;
 }
 
+/// masked_conv2d as a loop: out[n, o, y, x] = bias[o] + sum_{c, i, j} w[o, c, i, j] *
+/// f[n, c, y * sh - ph + i, x * sw - pw + j] (zero outside) when mask[n, y * sh, x * sw] > 0, else 0.
+inline at::Tensor masked_conv2d(const at::Tensor& f_, const at::Tensor& mask_, const at::Tensor& w_,
+                                const at::Tensor& b_, int64_t ph, int64_t pw, int64_t sh, int64_t sw) {
+  const auto f = f_.to(at::kDouble).contiguous().cpu();
+  const auto mask = mask_.to(at::kDouble).contiguous().cpu();
+  const auto w = w_.to(at::kDouble).contiguous().cpu();
+  const int64_t N = f.size(0), C = f.size(1), H = f.size(2), W = f.size(3);
+  const int64_t O = w.size(0), kh = w.size(2), kw = w.size(3);
+  const int64_t Ho = (H + 2 * ph - kh) / sh + 1, Wo = (W + 2 * pw - kw) / sw + 1;
+  auto out = at::zeros({N, O, Ho, Wo}, at::kDouble);
+  auto fa = f.accessor<double, 4>();
+  auto ma = mask.accessor<double, 3>();
+  auto wa = w.accessor<double, 4>();
+  auto oa = out.accessor<double, 4>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t y = 0; y < Ho; ++y)
+      for (int64_t x = 0; x < Wo; ++x) {
+        if (y * sh >= H || x * sw >= W || !(ma[n][y * sh][x * sw] > 0)) continue;
+        for (int64_t o = 0; o < O; ++o) {
+          double acc = b_.defined() ? b_[o].item<double>() : 0.0;
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t i = 0; i < kh; ++i)
+              for (int64_t j = 0; j < kw; ++j) {
+                const int64_t yy = y * sh - ph + i, xx = x * sw - pw + j;
+                if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+                acc += wa[o][c][i][j] * fa[n][c][yy][xx];
+              }
+          oa[n][o][y][x] = acc;
+        }
+      }
+  return out;
+}
+
 }  // namespace conv_ref
