@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace conv_ref {
 
@@ -155,6 +156,121 @@ inline at::Tensor masked_conv2d(const at::Tensor& f_, const at::Tensor& mask_, c
         }
       }
   return out;
+}
+
+/// carafe forward (MMCV's CUDA kernel body as a loop). features [N, C, H, W], masks [N, G*k*k, H*s, W*s].
+inline at::Tensor carafe(const at::Tensor& f_, const at::Tensor& m_, int64_t k, int64_t G, int64_t s) {
+  const auto f = f_.to(at::kDouble).contiguous().cpu();
+  const auto m = m_.to(at::kDouble).contiguous().cpu();
+  const int64_t N = f.size(0), C = f.size(1), H = f.size(2), W = f.size(3), r = (k - 1) / 2, Cg = C / G;
+  auto out = at::zeros({N, C, H * s, W * s}, at::kDouble);
+  auto fa = f.accessor<double, 4>();
+  auto ma = m.accessor<double, 4>();
+  auto oa = out.accessor<double, 4>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t P = 0; P < H * s; ++P)
+        for (int64_t Q = 0; Q < W * s; ++Q) {
+          double acc = 0;
+          for (int64_t dy = 0; dy < k; ++dy)
+            for (int64_t dx = 0; dx < k; ++dx) {
+              const int64_t y = P / s + dy - r, x = Q / s + dx - r;
+              if (y < 0 || y >= H || x < 0 || x >= W) continue;
+              acc += fa[n][c][y][x] * ma[n][(c / Cg) * k * k + dy * k + dx][P][Q];
+            }
+          oa[n][c][P][Q] = acc;
+        }
+  return out;
+}
+
+/// carafe backward as loops (the adjoint): (grad_features, grad_masks).
+inline std::pair<at::Tensor, at::Tensor> carafe_backward(const at::Tensor& go_, const at::Tensor& f_,
+                                                         const at::Tensor& m_, int64_t k, int64_t G, int64_t s) {
+  const auto go = go_.to(at::kDouble).contiguous().cpu();
+  const auto f = f_.to(at::kDouble).contiguous().cpu();
+  const auto m = m_.to(at::kDouble).contiguous().cpu();
+  const int64_t N = f.size(0), C = f.size(1), H = f.size(2), W = f.size(3), r = (k - 1) / 2, Cg = C / G;
+  auto gf = at::zeros_like(f);
+  auto gm = at::zeros_like(m);
+  auto ga = go.accessor<double, 4>();
+  auto fa = f.accessor<double, 4>();
+  auto ma = m.accessor<double, 4>();
+  auto gfa = gf.accessor<double, 4>();
+  auto gma = gm.accessor<double, 4>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t P = 0; P < H * s; ++P)
+        for (int64_t Q = 0; Q < W * s; ++Q)
+          for (int64_t dy = 0; dy < k; ++dy)
+            for (int64_t dx = 0; dx < k; ++dx) {
+              const int64_t y = P / s + dy - r, x = Q / s + dx - r;
+              if (y < 0 || y >= H || x < 0 || x >= W) continue;
+              const int64_t mc = (c / Cg) * k * k + dy * k + dx;
+              gfa[n][c][y][x] += ga[n][c][P][Q] * ma[n][mc][P][Q];
+              gma[n][mc][P][Q] += ga[n][c][P][Q] * fa[n][c][y][x];
+            }
+  return {gf, gm};
+}
+
+/// correlation (MMCV's CUDA kernel body as loops): out[n, ph, pw, h, w] = sum_{i, j, c}
+/// a[n, c, y, x] * b[n, c, y + sy, x + sx], y = h * st - pad + i * dil, sy = (ph - md) * dp; a pair
+/// counts only when both pixels are inside the map. With go given, also the adjoint.
+struct CorrParams {
+  int64_t k, md, st, pad, dil, dp;
+};
+template <typename Visit>
+inline void correlation_visit(const at::Tensor& a, const CorrParams& p, Visit visit) {
+  const int64_t N = a.size(0), C = a.size(1), H = a.size(2), W = a.size(3), P = 2 * p.md + 1;
+  const int64_t span = (p.k - 1) * p.dil + 1;
+  const int64_t Ho = (H + 2 * p.pad - span) / p.st + 1, Wo = (W + 2 * p.pad - span) / p.st + 1;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t ph = 0; ph < P; ++ph)
+      for (int64_t pw = 0; pw < P; ++pw)
+        for (int64_t h = 0; h < Ho; ++h)
+          for (int64_t w = 0; w < Wo; ++w)
+            for (int64_t i = 0; i < p.k; ++i)
+              for (int64_t j = 0; j < p.k; ++j) {
+                const int64_t y = h * p.st - p.pad + i * p.dil, x = w * p.st - p.pad + j * p.dil;
+                const int64_t y2 = y + (ph - p.md) * p.dp, x2 = x + (pw - p.md) * p.dp;
+                if (y < 0 || y >= H || x < 0 || x >= W || y2 < 0 || y2 >= H || x2 < 0 || x2 >= W) continue;
+                for (int64_t c = 0; c < C; ++c) visit(n, ph, pw, h, w, c, y, x, y2, x2);
+              }
+}
+
+inline at::Tensor correlation(const at::Tensor& a_, const at::Tensor& b_, int64_t k, int64_t md, int64_t st,
+                              int64_t pad, int64_t dil, int64_t dp) {
+  const auto a = a_.to(at::kDouble).contiguous().cpu(), b = b_.to(at::kDouble).contiguous().cpu();
+  const int64_t N = a.size(0), H = a.size(2), W = a.size(3), P = 2 * md + 1, span = (k - 1) * dil + 1;
+  const int64_t Ho = (H + 2 * pad - span) / st + 1, Wo = (W + 2 * pad - span) / st + 1;
+  auto out = at::zeros({N, P, P, Ho, Wo}, at::kDouble);
+  auto aa = a.accessor<double, 4>();
+  auto ba = b.accessor<double, 4>();
+  auto oa = out.accessor<double, 5>();
+  correlation_visit(a, {k, md, st, pad, dil, dp},
+                    [&](int64_t n, int64_t ph, int64_t pw, int64_t h, int64_t w, int64_t c, int64_t y, int64_t x,
+                        int64_t y2, int64_t x2) { oa[n][ph][pw][h][w] += aa[n][c][y][x] * ba[n][c][y2][x2]; });
+  return out;
+}
+
+inline std::pair<at::Tensor, at::Tensor> correlation_backward(const at::Tensor& go_, const at::Tensor& a_,
+                                                              const at::Tensor& b_, int64_t k, int64_t md, int64_t st,
+                                                              int64_t pad, int64_t dil, int64_t dp) {
+  const auto a = a_.to(at::kDouble).contiguous().cpu(), b = b_.to(at::kDouble).contiguous().cpu();
+  const auto go = go_.to(at::kDouble).contiguous().cpu();
+  auto ga = at::zeros_like(a), gb = at::zeros_like(b);
+  auto aa = a.accessor<double, 4>();
+  auto ba = b.accessor<double, 4>();
+  auto gaa = ga.accessor<double, 4>();
+  auto gba = gb.accessor<double, 4>();
+  auto goa = go.accessor<double, 5>();
+  correlation_visit(a, {k, md, st, pad, dil, dp},
+                    [&](int64_t n, int64_t ph, int64_t pw, int64_t h, int64_t w, int64_t c, int64_t y, int64_t x,
+                        int64_t y2, int64_t x2) {
+                      const double g = goa[n][ph][pw][h][w];
+                      gaa[n][c][y][x] += g * ba[n][c][y2][x2];
+                      gba[n][c][y2][x2] += g * aa[n][c][y][x];
+                    });
+  return {ga, gb};
 }
 
 }  // namespace conv_ref
