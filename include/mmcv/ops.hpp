@@ -19,3 +19,14 @@
 #include <mmcv/ops/deform_conv_module.hpp>  // DeformConv2d, DeformConv2dPack (torch::nn)
 #include <mmcv/ops/modulated_deform_conv.hpp>
 #include <mmcv/ops/modulated_deform_conv_module.hpp>  // ModulatedDeformConv2d(Pack) (torch::nn)
+#include <mmcv/ops/masked_conv.hpp>
+#include <mmcv/ops/masked_conv_module.hpp>  // MaskedConv2d (torch::nn)
+#include <mmcv/ops/carafe.hpp>
+#include <mmcv/ops/carafe_module.hpp>  // CARAFE, CARAFENaive, CARAFEPack (torch::nn)
+#include <mmcv/ops/correlation.hpp>
+#include <mmcv/ops/correlation_module.hpp>  // Correlation (torch::nn)
+#include <mmcv/ops/tin_shift.hpp>
+#include <mmcv/ops/tin_shift_module.hpp>  // TINShift (torch::nn)
+#include <mmcv/ops/psa_mask.hpp>
+#include <mmcv/ops/psa_mask_module.hpp>  // PSAMask (torch::nn)
+#include <mmcv/ops/active_rotated_filter.hpp>

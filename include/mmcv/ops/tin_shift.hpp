@@ -25,27 +25,23 @@ namespace ops {
 ///
 /// MMCV: `mmcv.ops.tin_shift(input, shift)` / `mmcv.ops.TINShift()(input, shift)`
 ///
-/// @param input  Tensor[N, T, C, S] (MMCV's [N, num_segments, C, H * W]); more trailing spatial dims
-///               ([N, T, C, H, W]) are accepted and treated as their product. float32 / float64
-///               (float16 / bfloat16 accepted too).
+/// @param input  Tensor[N, T, C, S] (MMCV's [N, num_segments, C, H * W]; flatten H, W first),
+///               float32 / float64 (float16 / bfloat16 accepted too).
 /// @param shift  Tensor[N, G] int32 (MMCV) or int64, same device; C % G == 0. Channel c belongs to
 ///               group c / (C / G).
 /// @return Tensor like input: out[n, t + s, c] = input[n, t, c] for 0 <= t + s < T, s = shift[n, group(c)];
 ///         frames with no source are 0 (|s| >= T gives an all-zero group).
-/// @throws c10::Error: input with fewer than 4 dims or not floating, shift not [N, G] or not integer,
+/// @throws c10::Error: input not 4-D or not floating, shift not [N, G] or not integer,
 ///         device mismatch, G = 0 or C % G != 0.
 /// @note Differentiable w.r.t. input with the true gradient (gradient of shift: none). MMCV's
 ///       backward shifts grad_output by +s again instead of -s; see docs/differences.md.
 ///       Memory: one padded copy of input (one extra frame) and the output.
 inline at::Tensor tin_shift(const at::Tensor& input, const at::Tensor& shift) {
   constexpr const char* op = "tin_shift";
-  TORCH_CHECK_VALUE(input.dim() >= 4, op, ": expected input to have shape [N, T, C, H * W] (4-D or more), but got ",
-                    detail::shape_str(input.sizes()));
   detail::check_floating(input, op, "input", /*allow_half=*/true);
-  detail::check_dim(shift, 2, op, "shift");
-  detail::check_arg(shift.size(0) == input.size(0), op, "shift",
-                    "have shape [N, G] (with N = " + std::to_string(input.size(0)) + ")",
-                    detail::shape_str(shift.sizes()));
+  detail::ShapeChecker sc(op);
+  sc.check(input, "input", {"N", "T", "C", "*"});
+  sc.check(shift, "shift", {"N", "G"});
   detail::check_integral(shift, op, "shift");
   detail::check_same_device(input, shift, op, "input", "shift");
   const int64_t N = input.size(0), T = input.size(1), C = input.size(2), G = shift.size(1);
