@@ -5,12 +5,13 @@
 // (mmcv/ops/csrc/pytorch/cpu/active_rotated_filter.cpp).
 //
 // Strategy: the kernel scatters input[i, j, l] to out[i, r, j, indices[l, r] - 1] for every
-// rotation r. The scatter is inverted once on the small index table ([R, O*kh*kw]: for each rotation
-// and target entry, the source entry that the kernel's serial loop writes last; a zero column when
-// none does), so the op becomes one index_select over the last axis of input viewed
-// [Cout, Cin, O*kh*kw] followed by a permute. ATen's autograd of index_select sums the R copies,
-// MMCV's backward (for the permutation tables ORN uses; for a table that is not a permutation ours
-// is the true gradient of the forward, see docs/differences.md).
+// rotation r. The scatter is inverted once on the small [R, O*kh*kw] index table (a sort per
+// rotation finds, for each target entry, the source entry the kernel's serial loop writes last; a
+// zero column when none does), so the op becomes one gather from input viewed
+// [Cout, 1, Cin, O*kh*kw + 1] (expanded over the R rotations, no copy) straight into the output
+// layout. ATen's autograd of the gather and the expand sums the R copies, MMCV's backward (for the
+// permutation tables ORN uses; for a table that is not a permutation ours is the true gradient of
+// the forward, see docs/differences.md).
 
 #include <ATen/ATen.h>
 
@@ -18,6 +19,7 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 
 namespace mmcv {
 namespace ops {
@@ -60,16 +62,25 @@ inline at::Tensor active_rotated_filter(const at::Tensor& input, const at::Tenso
   detail::check_arg(lo >= 0 && hi < L, op, "indices",
                     "hold 1-based entries in [1, O * kh * kw = " + std::to_string(L) + "]",
                     "values in [" + std::to_string(lo + 1) + ", " + std::to_string(hi + 1) + "]");
-  // Invert the scatter: src[r, m] = last l with idx[l, r] == m (MMCV's serial loop: last write wins), else L.
-  const auto l = at::arange(L, idx.options()).view({L, 1}).expand({L, R});
-  auto src = at::full({R, L}, -1, idx.options()).scatter_reduce(1, idx.t(), l.t(), "amax", /*include_self=*/true);
-  src = at::where(src < 0, at::full({}, L, src.options()), src);
+  // Invert the scatter: src[r, m] = the last l with idx[l, r] == m (MMCV's serial loop: last write
+  // wins), else L (the zero column). Sort the keys m * L + l of each rotation; the last of each run
+  // of equal m holds the largest l and is scattered to column m, the others to a dummy column L.
+  detail::checked_mul(L, L, op, "(O * kh * kw)^2");  // the sort keys below
+  const auto keys = idx.t() * L + at::arange(L, idx.options()).view({1, L});  // [R, L]
+  const auto sorted = std::get<0>(keys.sort(1));
+  const auto m_s = sorted.div(L, "floor"), l_s = sorted.remainder(L);
+  const auto last = at::cat({m_s.narrow(1, 0, L - 1) != m_s.narrow(1, 1, L - 1),
+                             at::ones({R, 1}, m_s.options().dtype(at::kBool))}, 1);
+  const auto src = at::full({R, L + 1}, L, idx.options())
+                       .scatter_(1, at::where(last, m_s, at::full({}, L, m_s.options())), l_s)
+                       .narrow(1, 0, L);
   const auto flat = input.reshape({Cout, Cin, L});
   const auto padded = at::cat({flat, at::zeros({Cout, Cin, 1}, input.options())}, 2);  // column L is zero
-  return padded.index_select(2, src.view({-1}))                                       // [Cout, Cin, R * L]
-      .view({Cout, Cin, R, L})
-      .permute({0, 2, 1, 3})
-      .reshape({CoutR, CinO, kh, kw});
+  // out[i, r, j, m] = padded[i, j, src[r, m]]: one gather written directly in the output layout.
+  return padded.unsqueeze(1)
+      .expand({Cout, R, Cin, L + 1})
+      .gather(3, src.view({1, R, 1, L}).expand({Cout, R, Cin, L}))
+      .view({CoutR, CinO, kh, kw});
 }
 
 }  // namespace ops

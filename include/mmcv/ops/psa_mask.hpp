@@ -66,7 +66,7 @@ inline at::Tensor psa_mask(const at::Tensor& input, const std::string& psa_type,
   const auto q = (th * W + tw).view({-1}).index_select(0, src);
   const auto pp = src.remainder(HW);
   const auto dst = psa_type == "collect" ? q * HW + pp : pp * HW + q;
-  out = out.index_copy(1, dst, input.reshape({N, M * HW}).index_select(1, src));
+  out.index_copy_(1, dst, input.reshape({N, M * HW}).index_select(1, src));  // in place: autograd records it
   return out.view({N, HW, H, W});
 }
 
