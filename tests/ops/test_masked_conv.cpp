@@ -60,8 +60,9 @@ TEST_P(masked_conv_test, matches_loop_reference) {
     EXPECT_ALLCLOSE(mmcv::ops::masked_conv2d(f, mask, w, at::Tensor(), {s.ph, s.pw}, {s.sh, s.sw}),
                     conv_ref::masked_conv2d(f, mask, w, at::Tensor(), s.ph, s.pw, s.sh, s.sw));
     // Equals the dense convolution times (mask > 0) when the mask grid matches the output grid.
-    if (s.sh == 1 && s.sw == 1 && 2 * s.ph + 1 == s.kh && 2 * s.pw + 1 == s.kw)
+    if (s.sh == 1 && s.sw == 1 && 2 * s.ph + 1 == s.kh && 2 * s.pw + 1 == s.kw) {
       EXPECT_ALLCLOSE(out, at::conv2d(f, w, b, 1, {s.ph, s.pw}) * (mask > 0).unsqueeze(1).to(at::kDouble));
+    }
   }
 }
 

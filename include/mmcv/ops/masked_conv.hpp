@@ -9,8 +9,10 @@
 // channels-last; a strided view of it exposes every kh x kw window as one row of kh segments of
 // kw * C contiguous values, so one index_select per chunk gathers the masked columns
 // [m, kh * kw * C], one addmm with the weight gives [m, Cout], and index_copy scatters the rows
-// back into the channels-last output. The cost is proportional to the number of set positions
-// (a sparse mask costs less than a dense conv).
+// back into the channels-last output. The GEMM runs as a 1x1 convolution of the columns viewed as
+// a channels-last [1, K, m, 1] image (oneDNN on CPU, cuDNN on CUDA; a plain addmm would go to the
+// BLAS, a reference BLAS in Debian's LibTorch and 20x slower). The cost is proportional to the
+// number of set positions (a sparse mask costs less than a dense conv).
 
 #include <ATen/ATen.h>
 
@@ -19,6 +21,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mmcv {
 namespace ops {
@@ -103,13 +106,20 @@ inline at::Tensor masked_conv2d(const at::Tensor& features, const at::Tensor& ma
   const int64_t NHW = N * Hp * Wp;
   // Every window as one row of kh segments of kw * C contiguous values (no copy).
   const auto windows = fpad.view({-1}).as_strided({NHW - (kh - 1) * Wp - (kw - 1), kh, kw * C}, {C, Wp * C, 1});
-  const auto wmat = weight.permute({0, 2, 3, 1}).reshape({Cout, K}).t();  // [K, Cout]
+  const auto wmat = weight.permute({0, 2, 3, 1}).reshape({Cout, K, 1, 1});  // [Cout, K] as a 1x1 kernel
+  // A dilated 1x1 convolution is routed to oneDNN on CPU (an undilated one of a small batch may go to
+  // ATen's BLAS path); the dilation has no effect on a 1x1 kernel.
+  const std::vector<int64_t> ones{1, 1}, zeros{0, 0}, dil = features.is_cpu() ? std::vector<int64_t>{2, 2} : ones;
   const int64_t step = std::max<int64_t>(1, detail::kMaskedConvChunkBudget / std::max<int64_t>(K, 1));
   for (int64_t b0 = 0; b0 < M; b0 += step) {  // host-side: chunks of the set positions (bounded memory)
     const int64_t mc = std::min(step, M - b0);
-    const auto cols = windows.index_select(0, start.narrow(0, b0, mc)).view({mc, K});
-    const auto res = bias.defined() ? at::addmm(bias.unsqueeze(0), cols, wmat) : at::mm(cols, wmat);
-    out.index_copy_(0, dst.narrow(0, b0, mc), res);
+    const auto cols = windows.index_select(0, start.narrow(0, b0, mc)).view({1, mc, 1, K}).permute({0, 3, 1, 2});
+    if (K == 0) {  // no input channels: the bias alone
+      if (bias.defined()) out.index_copy_(0, dst.narrow(0, b0, mc), bias.unsqueeze(0).expand({mc, Cout}));
+      continue;
+    }
+    const auto res = at::conv2d(cols, wmat, bias, ones, zeros, dil);  // [1, Cout, mc, 1]
+    out.index_copy_(0, dst.narrow(0, b0, mc), res.view({Cout, mc}).t());
   }
   return out.view({N, Ho, Wo, Cout}).permute({0, 3, 1, 2}).contiguous();
 }

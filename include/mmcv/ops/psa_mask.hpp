@@ -6,8 +6,8 @@
 // (mmcv/ops/csrc/pytorch/cpu/psamask.cpp).
 //
 // Strategy: the op is a pure index scatter. For every mask offset m = (hidx, widx) and feature
-// position p = (h, w), the target position q = (h + hidx - half_h, w + widx - half_w) is computed
-// once as an index table ([hm * wm, H * W], the size of one input image); the pairs with q inside
+// position p = (h, w), the target position q = (h + hidx - half_h, w + widx - half_w) comes from
+// separable per-axis tables broadcast to [hm, wm, H, W] (the size of one input image); the pairs with q inside
 // the map are kept (one nonzero) and one index_copy per call writes input[n, m, p] to
 // out[n, q, p] ('collect') or out[n, p, q] ('distribute'). Every output element is written at most
 // once, so ATen's autograd of index_select / index_copy is MMCV's backward (the transposed gather).
@@ -56,15 +56,13 @@ inline at::Tensor psa_mask(const at::Tensor& input, const std::string& psa_type,
   auto out = at::zeros({N, HWHW}, input.options());
   if (out.numel() == 0) return out.view({N, HW, H, W});
   const auto lopt = input.options().dtype(at::kLong);
-  // Index tables over (m, p): m = hidx * wm + widx, p = h * W + w.
-  const auto m = at::arange(M, lopt).view({M, 1});
-  const auto p = at::arange(HW, lopt).view({1, HW});
-  const auto th = p.div(W, "floor") + m.div(wm, "floor") - (hm - 1) / 2;  // target row  [M, HW]
-  const auto tw = p.remainder(W) + m.remainder(wm) - (wm - 1) / 2;        // target col  [M, HW]
-  const auto valid = ((th >= 0) & (th < H) & (tw >= 0) & (tw < W)).view({-1});
-  const auto src = valid.nonzero().view({-1});  // flat m * HW + p of the written pairs
-  const auto q = (th * W + tw).view({-1}).index_select(0, src);
-  const auto pp = src.remainder(HW);
+  // Separable index tables (no integer division): target row of (hidx, h) and column of (widx, w).
+  const auto ty = at::arange(H, lopt).view({1, H}) + at::arange(hm, lopt).view({hm, 1}) - (hm - 1) / 2;  // [hm, H]
+  const auto tx = at::arange(W, lopt).view({1, W}) + at::arange(wm, lopt).view({wm, 1}) - (wm - 1) / 2;  // [wm, W]
+  const auto vy = ((ty >= 0) & (ty < H)).view({hm, 1, H, 1}), vx = ((tx >= 0) & (tx < W)).view({1, wm, 1, W});
+  const auto src = (vy & vx).view({-1}).nonzero().view({-1});  // flat (m, p) = ((hidx * wm + widx) * H + h) * W + w
+  const auto q = (ty.view({hm, 1, H, 1}) * W + tx.view({1, wm, 1, W})).reshape({-1}).index_select(0, src);
+  const auto pp = (at::arange(HW, lopt).view({1, 1, H, W}) + at::zeros({hm, wm, 1, 1}, lopt)).view({-1}).index_select(0, src);
   const auto dst = psa_type == "collect" ? q * HW + pp : pp * HW + q;
   out.index_copy_(1, dst, input.reshape({N, M * HW}).index_select(1, src));  // in place: autograd records it
   return out.view({N, HW, H, W});
