@@ -6,14 +6,16 @@
 // has no CPU kernel: the semantics are those of common/cuda/correlation_cuda.cuh.
 //
 // Strategy: both inputs are zero-padded (input2 by max_displacement * dilation_patch more), so the
-// "both pixels inside the map" rule becomes a product with zero. For each of the P x P
-// displacements (a host loop), the channel sum of input1 times the displaced view of input2 is one
-// element-wise product and a sum over C on the rows the output reads; the k x k window sum (with
-// dilation and stride) is then one convolution of all P*P product maps with a ones kernel (a strided
-// slice when k = 1). Autograd of these ATen ops is the exact adjoint (MMCV's backward kernels);
-// it saves views of the padded inputs only.
+// "both pixels inside the map" rule becomes a product with zero. Both are copied channels-last.
+// For each displacement row ph (a host loop over Ph), the Pw displaced views of input2's row band
+// are stacked into one [C, Pw] matrix per pixel and one batched product with input1's [1, C] pixel
+// vectors gives the channel sums of all Pw displacements; the k x k window sum (with dilation and
+// stride) is then one convolution of all P*P product maps with a ones kernel (a strided slice when
+// k = 1). A custom Function computes the products and, in its backward, the exact adjoint (MMCV's
+// backward kernels) band by band; the window sum's backward is ATen's.
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <mmcv/ops/detail/check.hpp>
 
@@ -23,6 +25,97 @@
 
 namespace mmcv {
 namespace ops {
+namespace detail {
+
+/// Geometry of the product maps: pad_h, pad_w, Dh, Dw (extra padding of input2), md_h, md_w,
+/// dp_h, dp_w, Hr, Wr (rows / columns of the padded grid the windows read).
+struct CorrGeo {
+  int64_t ph, pw, Dh, Dw, mdh, mdw, dph, dpw, Hr, Wr;
+  explicit CorrGeo(const std::vector<int64_t>& g)
+      : ph(g[0]), pw(g[1]), Dh(g[2]), Dw(g[3]), mdh(g[4]), mdw(g[5]), dph(g[6]), dpw(g[7]), Hr(g[8]), Wr(g[9]) {}
+  int64_t Ph() const { return 2 * mdh + 1; }
+  int64_t Pw() const { return 2 * mdw + 1; }
+};
+
+/// input1 channels-last [N * Hr * Wr, 1, C] (the rows the windows read).
+inline at::Tensor corr_a(const at::Tensor& input1, const CorrGeo& g) {
+  const int64_t N = input1.size(0), C = input1.size(1);
+  return at::constant_pad_nd(input1, {g.pw, g.pw, g.ph, g.ph}, 0)
+      .narrow(2, 0, g.Hr)
+      .narrow(3, 0, g.Wr)
+      .permute({0, 2, 3, 1})
+      .contiguous()
+      .view({N * g.Hr * g.Wr, 1, C});
+}
+
+/// input2 zero-padded by pad + D, channels-last [N, Hp + 2Dh, Wp + 2Dw, C].
+inline at::Tensor corr_b(const at::Tensor& input2, const CorrGeo& g) {
+  return at::constant_pad_nd(input2, {g.pw + g.Dw, g.pw + g.Dw, g.ph + g.Dh, g.ph + g.Dh}, 0)
+      .permute({0, 2, 3, 1})
+      .contiguous();
+}
+
+/// The Pw displaced vectors of displacement row ph for every pixel: [N * Hr * Wr, C, Pw] (a copy).
+inline at::Tensor corr_band(const at::Tensor& b, const CorrGeo& g, int64_t ph) {
+  const auto rows = b.narrow(1, g.Dh + (ph - g.mdh) * g.dph, g.Hr);  // [N, Hr, Wp + 2Dw, C]
+  std::vector<at::Tensor> cols;
+  cols.reserve(static_cast<size_t>(g.Pw()));
+  for (int64_t pw = 0; pw < g.Pw(); ++pw)  // host-side: the Pw displaced views of the row band
+    cols.push_back(rows.narrow(2, g.Dw + (pw - g.mdw) * g.dpw, g.Wr));
+  return at::stack(cols, -1).view({b.size(0) * g.Hr * g.Wr, b.size(3), g.Pw()});
+}
+
+/// prod[n, ph * Pw + pw, y, x] = sum_c a[n, c, y, x] * b[n, c, y + dy, x + dx] on the padded grid.
+/// A Function so that the backward recomputes one band at a time instead of autograd saving all
+/// Ph bands (P*P times the input).
+struct CorrelationProducts : public torch::autograd::Function<CorrelationProducts> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input1, const at::Tensor& input2,
+                            const std::vector<int64_t>& geo) {
+    ctx->save_for_backward({input1, input2});
+    ctx->saved_data["geo"] = geo;
+    const CorrGeo g(geo);
+    const int64_t N = input1.size(0);
+    const auto a = corr_a(input1, g);
+    const auto b = corr_b(input2, g);
+    auto prod = at::empty({g.Ph(), N, g.Hr, g.Wr, g.Pw()}, input1.options());
+    for (int64_t ph = 0; ph < g.Ph(); ++ph)  // host-side: loop over the Ph displacement rows
+      prod.select(0, ph).view({-1, 1, g.Pw()}).copy_(at::bmm(a, corr_band(b, g, ph)));
+    return prod.permute({1, 0, 4, 2, 3}).reshape({N, g.Ph() * g.Pw(), g.Hr, g.Wr});
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& input1 = saved[0];
+    const auto& input2 = saved[1];
+    const CorrGeo g(ctx->saved_data["geo"].toIntVector());
+    const int64_t N = input1.size(0), C = input1.size(1), H = input1.size(2), W = input1.size(3);
+    const int64_t R = N * g.Hr * g.Wr;
+    const auto a = corr_a(input1, g);
+    const auto b = corr_b(input2, g);
+    // grad_output per displacement row, as [R, 1, Pw].
+    const auto go = grads[0].reshape({N, g.Ph(), g.Pw(), g.Hr, g.Wr}).permute({1, 0, 3, 4, 2}).contiguous();
+    auto ga = at::zeros({R, 1, C}, input1.options());
+    auto gb = at::zeros_like(b);
+    for (int64_t ph = 0; ph < g.Ph(); ++ph) {  // host-side: loop over the Ph displacement rows
+      const auto band = corr_band(b, g, ph);  // [R, C, Pw]
+      const auto gph = go.select(0, ph).view({R, 1, g.Pw()});
+      ga.baddbmm_(gph, band.transpose(1, 2));
+      const auto gband = at::bmm(a.transpose(1, 2), gph).view({N, g.Hr, g.Wr, C, g.Pw()});
+      auto rows = gb.narrow(1, g.Dh + (ph - g.mdh) * g.dph, g.Hr);
+      for (int64_t pw = 0; pw < g.Pw(); ++pw)  // host-side: fold the Pw displaced views back
+        rows.narrow(2, g.Dw + (pw - g.mdw) * g.dpw, g.Wr).add_(gband.select(4, pw));
+    }
+    // Back to NCHW, without the padding.
+    auto g1 = at::zeros({N, H + 2 * g.ph, W + 2 * g.pw, C}, input1.options());
+    g1.narrow(1, 0, g.Hr).narrow(2, 0, g.Wr).copy_(ga.view({N, g.Hr, g.Wr, C}));
+    const auto gi1 = g1.narrow(1, g.ph, H).narrow(2, g.pw, W).permute({0, 3, 1, 2}).contiguous();
+    const auto gi2 = gb.narrow(1, g.ph + g.Dh, H).narrow(2, g.pw + g.Dw, W).permute({0, 3, 1, 2}).contiguous();
+    return {gi1, gi2, at::Tensor()};
+  }
+};
+
+}  // namespace detail
 
 /// Correlation volume: out[n, ph, pw, h, w] = sum over c and the k x k window of
 /// input1[n, c, y, x] * input2[n, c, y + dy, x + dx], dy = (ph - md) * dilation_patch.
@@ -86,17 +179,8 @@ inline at::Tensor correlation(const at::Tensor& input1, const at::Tensor& input2
   if (N == 0 || Ho == 0 || Wo == 0) return at::zeros({N, Ph, Pw, Ho, Wo}, input1.options());
   // Rows / columns of the padded grid that some output window reads.
   const int64_t Hr = (Ho - 1) * st.first + kh_span, Wr = (Wo - 1) * st.second + kw_span;
-  const auto a = at::constant_pad_nd(input1, {pd.second, pd.second, pd.first, pd.first}, 0).narrow(2, 0, Hr).narrow(3, 0, Wr);
-  const auto b = at::constant_pad_nd(input2, {pd.second + Dw, pd.second + Dw, pd.first + Dh, pd.first + Dh}, 0);
-  std::vector<at::Tensor> maps;
-  maps.reserve(static_cast<size_t>(Ph * Pw));
-  for (int64_t ph = 0; ph < Ph; ++ph) {    // host-side: loop over the P x P displacements
-    for (int64_t pw = 0; pw < Pw; ++pw) {  // host-side: loop over the P x P displacements
-      const int64_t y0 = Dh + (ph - md.first) * dp.first, x0 = Dw + (pw - md.second) * dp.second;
-      maps.push_back((a * b.narrow(2, y0, Hr).narrow(3, x0, Wr)).sum(1));  // [N, Hr, Wr]
-    }
-  }
-  auto prod = at::stack(maps, 1);  // [N, Ph * Pw, Hr, Wr]
+  const std::vector<int64_t> geo{pd.first, pd.second, Dh, Dw, md.first, md.second, dp.first, dp.second, Hr, Wr};
+  const auto prod = detail::CorrelationProducts::apply(input1, input2, geo);  // [N, Ph * Pw, Hr, Wr]
   at::Tensor out;
   if (k.first == 1 && k.second == 1) {
     out = prod.slice(2, 0, Hr, st.first).slice(3, 0, Wr, st.second);
