@@ -97,7 +97,11 @@ TEST_P(masked_conv_test, errors_name_op_and_argument) {
   EXPECT_MMCV_ERROR(mmcv::ops::masked_conv2d(f, m, w, b, 0, 0), "masked_conv2d: expected stride to be positive, but got 0");
   EXPECT_MMCV_ERROR(mmcv::ops::masked_conv2d(f, m, at::randn({3, 2, 7, 3}, f32()), b), "masked_conv2d: expected weight to have a kernel of at least 1 x 1 and at most the padded input 5 x 6, but got 7 x 3");
   EXPECT_MMCV_ERROR(mmcv::ops::masked_conv2d(f.to(at::kInt), m, w, b), "masked_conv2d: expected features to have a floating-point dtype");
-  EXPECT_MMCV_ERROR(mmcv::ops::masked_conv2d(f, m.to(at::kBool), w, b), "masked_conv2d: expected mask to have a real numeric dtype, but got Bool");
+  EXPECT_MMCV_ERROR(mmcv::ops::masked_conv2d(f, m.to(at::kComplexFloat), w, b), "masked_conv2d: expected mask to have a real dtype, but got ComplexFloat");
+  // A bool or integer mask is read as mask > 0, like a float one.
+  auto half_mask = (at::rand({1, 5, 6}, f32()) > 0.5).to(at::kFloat);
+  EXPECT_ALLCLOSE(mmcv::ops::masked_conv2d(f, half_mask.to(at::kBool), w, b, 1), mmcv::ops::masked_conv2d(f, half_mask, w, b, 1));
+  EXPECT_ALLCLOSE(mmcv::ops::masked_conv2d(f, half_mask.to(at::kInt), w, b, 1), mmcv::ops::masked_conv2d(f, half_mask, w, b, 1));
 }
 
 TEST_P(masked_conv_test, module_matches_function_and_conv) {

@@ -37,7 +37,7 @@ inline constexpr int64_t kMaskedConvChunkBudget = int64_t{1} << 22;
 /// MMCV: `mmcv.ops.masked_conv2d(features, mask, weight, bias, padding=0, stride=1)`
 ///
 /// @param features  Tensor[N, C, H, W], float32 or float64 (float16 / bfloat16 off CPU).
-/// @param mask      Tensor[N, H, W] (any real dtype; a position is set when mask > 0), same device.
+/// @param mask      Tensor[N, H, W] (any real or bool dtype; a position is set when mask > 0), same device.
 /// @param weight    Tensor[Cout, C, kh, kw], dtype of features.
 /// @param bias      Tensor[Cout], dtype of features, or an undefined tensor for no bias.
 /// @param padding   `p` or `{ph, pw}`, non-negative (zero padding).
@@ -45,7 +45,7 @@ inline constexpr int64_t kMaskedConvChunkBudget = int64_t{1} << 22;
 /// @return Tensor[N, Cout, Ho, Wo], Ho = (H + 2 ph - kh) / sh + 1: out[n, :, y, x] = conv + bias when
 ///         mask[n, y * sh, x * sw] > 0, else 0 (positions with y * sh >= H or x * sw >= W are 0).
 /// @throws c10::Error: wrong ranks or shapes, weight channels != C, non-floating or mismatched
-///         dtypes, device mismatch, negative padding, non-positive stride, kernel larger than the
+///         dtypes, a complex mask, device mismatch, negative padding, non-positive stride, kernel larger than the
 ///         padded input.
 /// @note MMCV accepts batch 1 and stride 1 only; batch > 1 and stride > 1 are accepted here with the
 ///       meaning above (for stride 1 it is MMCV's: the mask is read at the output position).
@@ -60,8 +60,7 @@ inline at::Tensor masked_conv2d(const at::Tensor& features, const at::Tensor& ma
   sc.check(features, "features", {"N", "C", "H", "W"});
   sc.check(mask, "mask", {"N", "H", "W"});
   sc.check(weight, "weight", {"Cout", "C", "kh", "kw"});
-  TORCH_CHECK_TYPE(mask.scalar_type() != at::kBool && !mask.is_complex(), op,
-                   ": expected mask to have a real numeric dtype, but got ", detail::dtype_str(mask));
+  TORCH_CHECK_TYPE(!mask.is_complex(), op, ": expected mask to have a real dtype, but got ", detail::dtype_str(mask));
   detail::check_same_dtype(features, weight, op, "features", "weight");
   detail::check_same_device(features, mask, op, "features", "mask");
   detail::check_same_device(features, weight, op, "features", "weight");
