@@ -38,3 +38,14 @@
 #include <mmcv/ops/ball_query.hpp>
 #include <mmcv/ops/assign_score_withk.hpp>
 #include <mmcv/ops/chamfer_distance.hpp>
+#include <mmcv/ops/masked_conv.hpp>
+#include <mmcv/ops/masked_conv_module.hpp>  // MaskedConv2d (torch::nn)
+#include <mmcv/ops/carafe.hpp>
+#include <mmcv/ops/carafe_module.hpp>  // CARAFE, CARAFENaive, CARAFEPack (torch::nn)
+#include <mmcv/ops/correlation.hpp>
+#include <mmcv/ops/correlation_module.hpp>  // Correlation (torch::nn)
+#include <mmcv/ops/tin_shift.hpp>
+#include <mmcv/ops/tin_shift_module.hpp>  // TINShift (torch::nn)
+#include <mmcv/ops/psa_mask.hpp>
+#include <mmcv/ops/psa_mask_module.hpp>  // PSAMask (torch::nn)
+#include <mmcv/ops/active_rotated_filter.hpp>
