@@ -11,7 +11,7 @@
 #   MMCV_OPS_JOBS        build parallelism (default: nproc)
 #   MMCV_OPS_CTEST_JOBS  tests run at once by ctest (default: nproc, at most one per 3 GiB of RAM)
 #   MMCV_OPS_CCACHE=0    do not use ccache even when it is installed (it is optional: a cold
-#                        cache costs a few percent, a warm one makes rebuilds fast; never required)
+#                        cache cost no measurable CPU, a warm one makes rebuilds fast; never required)
 set -euo pipefail
 
 MMCV_OPS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -6,7 +6,8 @@
 # Usage: bash scripts/sanitize.sh [extra ctest args]
 # Environment: MMCV_OPS_SANITIZE_BUILD_DIR (default <repo>/build-sanitize),
 # MMCV_OPS_SANITIZE_FLAGS (default "-O1 -g1 -DNDEBUG": RelWithDebInfo's flags for this build;
-# -O1 keeps every ASan/UBSan check and file:line stacks, and compiles ~30% faster than -O2 -g),
+# -O1 keeps every ASan/UBSan check and file:line stacks, and needs less than half the compile
+# CPU of -O2 -g: 25 vs 58 s for tests/ops/test_bbox.cpp),
 # plus common.sh's. The reduced reliability profile below can be overridden the same way.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 BUILD_DIR="${MMCV_OPS_SANITIZE_BUILD_DIR:-$MMCV_OPS_ROOT/build-sanitize}"
