@@ -122,7 +122,9 @@ inline at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, cons
   if (bias.has_value() && bias->defined())
     d::check_arg(bias->size(0) == weight.size(0), op, "bias",
                  "have weight.size(0) = " + std::to_string(weight.size(0)) + " elements", bias->size(0));
-  return at::conv2d(input, detail::gated_weight(weight), bias.has_value() ? *bias : at::Tensor(),
+  // Standard (contiguous) layouts: ATen picks its convolution algorithm by memory format, so a
+  // channels-last or strided view would otherwise round differently from the contiguous call.
+  return at::conv2d(input.contiguous(), detail::gated_weight(weight.contiguous()), bias.has_value() ? *bias : at::Tensor(),
                     at::IntArrayRef(s.data(), 2), at::IntArrayRef(p.data(), 2), at::IntArrayRef(dl.data(), 2), groups);
 }
 
@@ -153,7 +155,9 @@ inline at::Tensor conv_transpose2d(const at::Tensor& input, const at::Tensor& we
   if (bias.has_value() && bias->defined())
     d::check_arg(bias->size(0) == cout, op, "bias", "have weight.size(1) * groups = " + std::to_string(cout) + " elements",
                  bias->size(0));
-  return at::conv_transpose2d(input, detail::gated_weight(weight), bias.has_value() ? *bias : at::Tensor(),
+  // Standard layouts, as conv2d above (results independent of the caller's memory format).
+  return at::conv_transpose2d(input.contiguous(), detail::gated_weight(weight.contiguous()),
+                              bias.has_value() ? *bias : at::Tensor(),
                               at::IntArrayRef(s.data(), 2), at::IntArrayRef(p.data(), 2), at::IntArrayRef(op_.data(), 2),
                               groups, at::IntArrayRef(dl.data(), 2));
 }

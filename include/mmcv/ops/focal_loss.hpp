@@ -204,7 +204,8 @@ inline at::Tensor sigmoid_focal_loss(const at::Tensor& input, const at::Tensor& 
   const auto t = target.detach();
   const auto w = weight.has_value() && weight->defined() ? weight->detach() : at::Tensor();
   const auto row_weight = detail::focal_row_weight(w, t, detail::focal_valid(t, K), K, input.options());
-  return detail::SigmoidFocalLossFunction::apply(input, t, row_weight, w.defined() && K > 0, detail::focal_narrow(gamma),
+  // contiguous(): strided views would take ATen's non-vectorised exp/log and round differently.
+  return detail::SigmoidFocalLossFunction::apply(input.contiguous(), t, row_weight, w.defined() && K > 0, detail::focal_narrow(gamma),
                                                  detail::focal_narrow(alpha), static_cast<int64_t>(red));
 }
 
@@ -227,7 +228,8 @@ inline at::Tensor softmax_focal_loss(const at::Tensor& input, const at::Tensor& 
   const auto idx = t.clamp(0, K - 1);
   const auto invalid = t.ne(idx);  // target outside [0, K)
   const auto row_weight = w.defined() ? w.index_select(0, idx).masked_fill_(invalid, 1) : at::empty({0}, input.options());
-  return detail::SoftmaxFocalLossFunction::apply(input, idx, invalid, row_weight, w.defined(), detail::focal_narrow(gamma),
+  // contiguous(): as sigmoid_focal_loss (view results bit-equal to the contiguous call).
+  return detail::SoftmaxFocalLossFunction::apply(input.contiguous(), idx, invalid, row_weight, w.defined(), detail::focal_narrow(gamma),
                                                  detail::focal_narrow(alpha), static_cast<int64_t>(red));
 }
 

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// Package consumer: includes one module header and the umbrella header, runs an op, checks it.
+// Package consumer (CMake wiring only): includes one op header, runs the op, checks it. The
+// installed-tree consumer (find_package) includes the umbrella header; test_odr compiles it too, so
+// this one stays light and CI does not compile every header again per consumer.
 #include <mmcv/ops/bbox.hpp>
-#include <mmcv/ops.hpp>
+#include <mmcv/ops/version.hpp>
 
 #include <cmath>
 #include <iostream>
