@@ -68,8 +68,11 @@
 // the rest (fewest pairs). Work is about (kept boxes x boxes still alive after them) IoU pairs,
 // close to MMCV's loop.
 // Bounds (worst case = few suppressions, e.g. uniformly spread boxes):
-//   time    at most N^2/2 + N*T IoU pair evaluations (each kept box meets only the boxes still
-//           alive after it, plus one T x T block per round), in at most ceil(N/T) rounds of
+//   time    at most N^2/2 + N*(T + C) IoU pair evaluations, C = T with split_tile_call, else
+//           C = max(T, max_pairs_per_call / T) (512 for nms): each kept box meets only the boxes
+//           alive at its round's start (its tile included: <= N - rank + T); a box suppressed
+//           inside its tile costs at most C pairs (its row of the first call); a box suppressed
+//           later costs nothing. In at most ceil(N/T) rounds of
 //           O(|R|) bookkeeping each (compaction of R is skipped when a round kills nothing).
 //   memory  O(N) bookkeeping allocated ONCE per call (two ping-pong copies of `boxes` and of the
 //           positions, an [N] kill mask, an [N] alive list, an [N] kept list: about
