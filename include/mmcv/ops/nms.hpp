@@ -230,8 +230,9 @@ inline at::Tensor nms_indices(const at::Tensor& packed, bool fast, const at::Ten
 ///         {0, 1}, iou_threshold outside [0, 1], non-finite score_threshold, NaN/Inf in the input.
 /// @note Ties: boxes with equal scores are visited in index order (a stable sort); MMCV's unstable
 ///       sort may visit them in another order (docs/ops/nms.md). Thresholds are rounded to
-///       float32 as in MMCV's kernel. Memory: O(N) plus at most 2^15 IoU pairs of temporaries per
-///       call (tiled greedy, detail/nms_driver.hpp), never N x N. On CUDA the host reads one validation flag
+///       float32 as in MMCV's kernel. Memory: O(N), allocated once per call, plus at most 2^15 IoU
+///       pairs of temporaries per call (tiled greedy, detail/nms_driver.hpp), never N x N; time at
+///       most N^2/2 + 576 N IoU pairs (few suppressions, e.g. uniformly spread boxes). On CUDA the host reads one validation flag
 ///       and a few counts per 64-box tile (device syncs). dets is differentiable with respect to
 ///       boxes and scores (it is a gather, as in MMCV); inds is not.
 /// \warning Zero-area boxes have IoU 0/0 = NaN with each other, which never suppresses (MMCV too).

@@ -66,14 +66,28 @@
 // By default steps 1 and 3 share iou_fn calls (the whole tile against the first columns of R:
 // fewest calls); with split_tile_call the first call is tile x tile and only the kept rows meet
 // the rest (fewest pairs). Work is about (kept boxes x boxes still alive after them) IoU pairs,
-// close to MMCV's loop. Memory: O(N) for the index bookkeeping plus O(max_pairs_per_call) for the
-// IoU temporaries (at least tile x tile), independent of N^2.
+// close to MMCV's loop.
+// Bounds (worst case = few suppressions, e.g. uniformly spread boxes):
+//   time    at most N^2/2 + N*(T + C) IoU pair evaluations, C = T with split_tile_call, else
+//           C = max(T, max_pairs_per_call / T) (512 for nms): each kept box meets only the boxes
+//           alive at its round's start (its tile included: <= N - rank + T); a box suppressed
+//           inside its tile costs at most C pairs (its row of the first call); a box suppressed
+//           later costs nothing. In at most ceil(N/T) rounds of
+//           O(|R|) bookkeeping each (compaction of R is skipped when a round kills nothing).
+//   memory  O(N) bookkeeping allocated ONCE per call (two ping-pong copies of `boxes` and of the
+//           positions, an [N] kill mask, an [N] alive list, an [N] kept list: about
+//           2 * sizeof(boxes) + 33 N bytes) plus O(max_pairs_per_call + T^2) IoU temporaries per
+//           call, reused round after round; nothing grows with rounds, kept count or N^2.
+//           (Allocating R, the kill mask and a kept chunk afresh every round fragmented the heap:
+//           1.3 GiB resident for 200,000 uniform boxes; issue 12 finding 14.)
 //
 // host-side: the loop over rounds reads the kept count and the alive count once per round
 // (nonzero), and the fixed point reads one bool per iteration (at::equal). On CUDA each read is a
 // device sync; there is no per-box host loop.
 
 #include <ATen/ATen.h>
+
+#include <mmcv/ops/detail/check.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -179,9 +193,21 @@ NmsDriverResult greedy_nms(const at::Tensor& boxes, IouFn&& iou_fn, double iou_t
     return result;
   }
 
-  at::Tensor rest = boxes;                       // R, in score order
+  // All O(N) bookkeeping lives in buffers allocated once per call and reused by every round
+  // (a fresh per-round R, kill mask and kept chunk, interleaved with long-lived small tensors,
+  // fragmented the heap: 1.3 GiB resident for 200,000 uniform boxes, issue 12 finding 14).
+  // R (boxes and positions) ping-pongs between two buffers, compacted with index_select_out into
+  // the contiguous prefix of the other one; kill, alive and kept are prefixes of fixed buffers.
+  at::Tensor rest = boxes;                             // R, in score order
   at::Tensor rest_pos = at::arange(n_all, long_opts);  // positions of R's boxes in `boxes`
-  std::vector<at::Tensor> kept_chunks;
+  const int64_t row_elems = boxes.numel() / n_all;     // elements per box (n_all > 0 here)
+  at::Tensor rest_buf[2];                              // flat [numel(boxes)], allocated on first compaction
+  at::Tensor pos_buf[2];                               // [N] int64
+  int cur = 0;                                         // buffer that the next compaction writes
+  auto kill_buf = at::empty({n_all}, boxes.options().dtype(at::kBool));
+  auto alive_buf = at::empty({0}, long_opts);  // grown once by nonzero_out, then reused
+  auto kept_buf = at::empty({n_all}, long_opts);
+  auto rest_shape = boxes.sizes().vec();
   // Strictly upper-triangular float mask (i < j) for the largest tile, built once. (Not with
   // at::triu: in LibTorch 1.13 it always opens an OpenMP parallel region, which stalls on a busy
   // machine; two aranges and a compare stay inline.)
@@ -207,21 +233,24 @@ NmsDriverResult greedy_nms(const at::Tensor& boxes, IouFn&& iou_fn, double iou_t
     const auto kidx = at::nonzero(tile_keep).view({-1});          // host-side: kept count of the tile
     const int64_t k = kidx.size(0);
     const bool all_kept = k == t;
-    const auto kept_pos = all_kept ? tile_pos : tile_pos.index_select(0, kidx);
+    auto kept_pos = kept_buf.narrow(0, kept_count, k);
+    if (all_kept) {
+      kept_pos.copy_(tile_pos);
+    } else {
+      at::index_select_out(kept_pos, tile_pos, 0, kidx);
+    }
     if (groups && !all_kept) {
       // owner of a suppressed tile box = first kept box of the tile that suppresses it.
       auto first = s.mul(tile_keep.unsqueeze(1)).argmax(0);  // [t]: first max = first kept suppressor
       auto sup = tile_keep.eq(0);
       result.owner.index_put_({tile_pos.masked_select(sup)}, tile_pos.index_select(0, first).masked_select(sup));
     }
-    kept_chunks.push_back(kept_pos);
     kept_count += k;
     if (n == t || (max_keep > 0 && kept_count >= max_keep)) break;
 
-    // 3. The kept tile boxes suppress the rest of R, chunk by chunk.
+    // 3. The kept tile boxes suppress the rest of R, chunk by chunk, into kill_buf[0, n - t).
     at::Tensor kept_boxes;  // gathered only when a second iou_fn call needs them
     const int64_t chunk = std::max<int64_t>(1, options.max_pairs_per_call / k);
-    std::vector<at::Tensor> kills;
     for (int64_t c0 = t; c0 < n;) {  // host-side: one chunk of columns per call (1 call unless N is large)
       const int64_t c1 = c0 < cols0 ? cols0 : std::min(n, c0 + chunk);
       at::Tensor iou;
@@ -232,31 +261,54 @@ NmsDriverResult greedy_nms(const at::Tensor& boxes, IouFn&& iou_fn, double iou_t
         if (!kept_boxes.defined()) kept_boxes = all_kept ? tile : tile.index_select(bd, kidx);
         iou = iou_fn(kept_boxes, rest.narrow(bd, c0, c1 - c0));  // [k, c1 - c0]
       }
-      at::Tensor kill;
+      auto kill = kill_buf.narrow(0, c0 - t, c1 - c0);
       if (groups) {
         auto hit = compare_iou(iou, iou_threshold, cmp);             // [k, cols]
         auto hit_f = hit.to(at::kFloat);
         auto first = hit_f.argmax(0);                                 // first kept suppressor
-        kill = hit.any(0);
+        at::any_out(kill, hit, 0);
         const auto cols_pos = rest_pos.narrow(0, c0, c1 - c0);
         result.owner.index_put_({cols_pos.masked_select(kill)}, kept_pos.index_select(0, first).masked_select(kill));
       } else if (options.nan_columns_never_suppressed) {
-        kill = compare_iou(at::amax(iou, 0), iou_threshold, cmp);  // column max (a NaN column: no kill)
+        // column max (a NaN column: no kill)
+        if (cmp == NmsCompare::kGreater) {
+          at::gt_out(kill, at::amax(iou, 0), iou_threshold);
+        } else {
+          at::ge_out(kill, at::amax(iou, 0), iou_threshold);
+        }
       } else {
-        kill = compare_iou(iou, iou_threshold, cmp).any(0);
+        at::any_out(kill, compare_iou(iou, iou_threshold, cmp), 0);
       }
-      kills.push_back(std::move(kill));
       c0 = c1;
     }
-    const auto kill = kills.size() == 1 ? kills[0] : at::cat(kills);
-    const auto alive = at::nonzero(kill.logical_not_()).view({-1});  // host-side: alive count
-    if (alive.size(0) == 0) break;
-    rest = rest.narrow(bd, t, n - t).index_select(bd, alive);
-    rest_pos = rest_pos.narrow(0, t, n - t).index_select(0, alive);
+    auto kill = kill_buf.narrow(0, 0, n - t);
+    alive_buf.resize_({0});  // keeps its storage; nonzero_out then grows it without a warning
+    at::nonzero_out(alive_buf, kill.logical_not_());  // host-side: alive count
+    const auto alive = alive_buf.view({-1});
+    const int64_t m = alive.size(0);
+    if (m == 0) break;
+    if (m == n - t) {  // nothing suppressed: R just loses the tile (a view, no copy)
+      rest = rest.narrow(bd, t, m);
+      rest_pos = rest_pos.narrow(0, t, m);
+      continue;
+    }
+    // Compact R into the other buffer's contiguous prefix (rest still reads the current one).
+    if (!rest_buf[cur].defined()) {
+      rest_buf[cur] = at::empty({boxes.numel()}, boxes.options());
+      pos_buf[cur] = at::empty({n_all}, long_opts);
+    }
+    rest_shape[static_cast<size_t>(bd)] = m;
+    auto next_rest = rest_buf[cur].narrow(0, 0, checked_mul(m, row_elems, "greedy_nms", "rest")).view(rest_shape);
+    auto next_pos = pos_buf[cur].narrow(0, 0, m);
+    at::index_select_out(next_rest, rest.narrow(bd, t, n - t), bd, alive);
+    at::index_select_out(next_pos, rest_pos.narrow(0, t, n - t), 0, alive);
+    rest = next_rest;
+    rest_pos = next_pos;
+    cur = 1 - cur;
   }
-  auto keep = kept_chunks.size() == 1 ? kept_chunks[0] : at::cat(kept_chunks);
-  if (max_keep > 0 && keep.size(0) > max_keep) keep = keep.narrow(0, 0, max_keep);
-  result.keep = keep;
+  const int64_t n_keep = max_keep > 0 ? std::min(kept_count, max_keep) : kept_count;
+  // A compact copy when the kept boxes are few (do not pin an [N] buffer), else the prefix.
+  result.keep = n_keep * 2 < n_all ? kept_buf.narrow(0, 0, n_keep).clone() : kept_buf.narrow(0, 0, n_keep);
   return result;
 }
 
