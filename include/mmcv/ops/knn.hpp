@@ -15,7 +15,7 @@
 // is the sorted one. Rows with such ties re-run MMCV's heap itself (detail::knn_heap_rows), batched
 // over those rows with ATen ops on [R, k] tensors: only the candidates that can ever enter the heap
 // are scanned (a point enters iff fewer than k earlier points are at distance <= its own, so a
-// point farther than the k-th smallest distance T after k points at <= T never enters), in scan
+// point at or beyond the k-th smallest distance T after k points at <= T never enters), in scan
 // order, each insertion a depth-bounded sift-down, then MMCV's heap_sort. No closed form exists:
 // which of several points at distance T survives depends on where they sit in the heap when a
 // closer point evicts the root.
@@ -72,7 +72,8 @@ inline at::Tensor knn_heap_rows(const at::Tensor& d2, int64_t k) {
     const auto T = std::get<0>(d2.kthvalue(k, 1, /*keepdim=*/true));
     const auto le = d2 <= T;
     const auto before = le.to(at::kInt).cumsum(1) - le.to(at::kInt);
-    cand = le.logical_or(before < k);
+    // after k points at <= T the root is <= T: a later point enters only if strictly closer than T
+    cand = (d2 < T).logical_or_(before < k);
   } else {
     cand = at::ones_like(d2, d2.options().dtype(at::kBool));
   }
