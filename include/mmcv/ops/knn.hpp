@@ -147,16 +147,16 @@ inline at::Tensor knn(int64_t k, const at::Tensor& xyz, const std::optional<at::
     const int64_t q = std::min(step, P - p0);
     const auto d2 = detail::points_sq_dist(ctr.narrow(1, p0, q), pts).view({B * q, N});
     at::Tensor v, i;
-    std::tie(v, i) = detail::smallest_k_stable(d2, kk);
+    // One more than needed (when there is one) shows a tie at the k-th place without another
+    // pass over the tile; the stable order's first kk entries are those of the kk smallest.
+    const int64_t kx = std::min(kk + 1, N);
+    std::tie(v, i) = detail::smallest_k_stable(d2, kx);
     // MMCV's heap never admits d2 >= 1e10 (nor NaN): such slots keep their initial index 0.
     const auto real = v < 1e10;
     i.masked_fill_(~real, 0);
-    // Rows with equal distances among the winners or at the k-th place: MMCV's heap decides.
-    auto tied = (v.narrow(1, 0, kk - 1) == v.narrow(1, 1, kk - 1)).logical_and_(real.narrow(1, 0, kk - 1)).any(1);
-    if (N > kk) {
-      const auto kth = v.narrow(1, kk - 1, 1);
-      tied.logical_or_((d2 <= kth).sum(1).gt(kk).logical_and_(real.narrow(1, kk - 1, 1).squeeze(1)));
-    }
+    // Rows with equal real distances among the winners or at the k-th place: MMCV's heap decides.
+    const auto tied = (v.narrow(1, 0, kx - 1) == v.narrow(1, 1, kx - 1)).logical_and_(real.narrow(1, 0, kx - 1)).any(1);
+    i = i.narrow(1, 0, kk).contiguous();
     const auto rows = tied.nonzero().view({-1});
     if (rows.size(0) > 0) {  // host-side: one size read per tile (tied rows only)
       i.index_copy_(0, rows, detail::knn_heap_rows(d2.index_select(0, rows), k).narrow(1, 0, kk));
