@@ -21,9 +21,24 @@ T sq(const T* a, const T* b, int D) {
   return d;
 }
 
-/// knn with the stable (distance, index) order; N < k / d2 >= 1e10 slots -> 0. [B, k, P] int32.
+/// Literal loop of MMCV's knn_cuda_kernel.cuh heap (max-heap of k (distance, index) slots
+/// initialised to (1e10, 0), strict-< root replacement, reheap, heap_sort), heap slots in T.
 template <typename T>
-at::Tensor knn(const at::Tensor& xyz_, const at::Tensor& ctr_, int64_t k) {
+void knn_reheap(T* dist, int* idx, int k) {
+  int root = 0, child = 1;
+  while (child < k) {
+    if (child + 1 < k && dist[child + 1] > dist[child]) child++;
+    if (dist[root] > dist[child]) return;
+    std::swap(dist[root], dist[child]);
+    std::swap(idx[root], idx[child]);
+    root = child;
+    child = root * 2 + 1;
+  }
+}
+
+/// MMCV's knn heap answer (exact tie order), [B, k, P] int32.
+template <typename T>
+at::Tensor knn_heap(const at::Tensor& xyz_, const at::Tensor& ctr_, int64_t k) {
   auto xyz = xyz_.to(at::kCPU).contiguous(), ctr = ctr_.to(at::kCPU).contiguous();
   const int64_t B = xyz.size(0), N = xyz.size(1), P = ctr.size(1);
   auto out = at::zeros({B, k, P}, at::kInt);
@@ -32,13 +47,22 @@ at::Tensor knn(const at::Tensor& xyz_, const at::Tensor& ctr_, int64_t k) {
   const T* pc = ctr.data_ptr<T>();
   for (int64_t b = 0; b < B; ++b)
     for (int64_t p = 0; p < P; ++p) {
-      std::vector<std::pair<T, int64_t>> d;
+      std::vector<T> dist(k, T(1e10));
+      std::vector<int> idx(k, 0);
       for (int64_t n = 0; n < N; ++n) {
         const T v = sq(pc + (b * P + p) * 3, px + (b * N + n) * 3, 3);
-        if (v < T(1e10)) d.emplace_back(v, n);
+        if (v < dist[0]) {
+          dist[0] = v;
+          idx[0] = static_cast<int>(n);
+          knn_reheap(dist.data(), idx.data(), static_cast<int>(k));
+        }
       }
-      std::stable_sort(d.begin(), d.end(), [](const auto& a, const auto& c) { return a.first < c.first; });
-      for (int64_t j = 0; j < k && j < static_cast<int64_t>(d.size()); ++j) o[b][j][p] = static_cast<int>(d[j].second);
+      for (int i = static_cast<int>(k) - 1; i > 0; --i) {
+        std::swap(dist[0], dist[i]);
+        std::swap(idx[0], idx[i]);
+        knn_reheap(dist.data(), idx.data(), i);
+      }
+      for (int64_t j = 0; j < k; ++j) o[b][j][p] = idx[j];
     }
   return out;
 }

@@ -27,26 +27,17 @@ TEST_P(knn_test, matches_mmcv_reference) {
       // MMCV raises for float64 (a binding bug); we compute it (docs/differences.md#knn).
       ASSERT_EQ(xyz.scalar_type(), at::kDouble);
       const auto out = mmcv::ops::knn(k, xyz, ctr, tr);
-      EXPECT_ALLEQUAL(out.cpu(), points_ref::knn<double>(xyz, ctr.value_or(xyz), k));
+      EXPECT_ALLEQUAL(out.cpu(), points_ref::knn_heap<double>(xyz, ctr.value_or(xyz), k));
       continue;
     }
     const auto out = mmcv::ops::knn(k, xyz, ctr, tr);
     EXPECT_EQ(out.device(), device());
     EXPECT_EQ(out.scalar_type(), at::kInt);
+    // Exact ties included: MMCV's heap order (out.idx, not the alt.* stable order).
+    EXPECT_ALLEQUAL(out.cpu(), c.at("out.idx"));
     if (c.tie_sensitive) {
-      // Exact ties: we give the stable (lowest index first) order, MMCV its heap order (which
-      // may also pick a different one of several equidistant points at the k-th place); the
-      // distances of the chosen neighbours agree slot by slot.
-      EXPECT_ALLEQUAL(out.cpu(), c.at("alt.idx_stable_sort"));
-      const auto x = c.at("in.xyz"), cc = c.at("in.center_xyz");
-      const auto dist_of = [&](const at::Tensor& idx) {  // [B, k, P] -> squared distances
-        const auto nb = x.gather(1, idx.to(at::kLong).reshape({x.size(0), -1, 1}).expand({-1, -1, 3}))
-                            .view({x.size(0), k, -1, 3});
-        return (nb - cc.unsqueeze(1)).pow(2).sum(3);
-      };
-      EXPECT_ALLEQUAL(dist_of(out.cpu()), dist_of(c.at("out.idx")));
-    } else {
-      EXPECT_ALLEQUAL(out.cpu(), c.at("out.idx"));
+      EXPECT_ALLEQUAL(out.cpu(), points_ref::knn_heap<float>(xyz, ctr.value_or(xyz), k));
+      EXPECT_FALSE(at::equal(out.cpu(), c.at("alt.idx_stable_sort")));  // the case does exercise the heap order
     }
   }
 }
@@ -61,16 +52,37 @@ TEST_P(knn_test, matches_loop_reference) {
     xyz.narrow(1, 299, 1).fill_(1e6);
     for (int64_t k : {1, 5, 16, 99}) {
       SCOPED_TRACE(std::to_string(k));
-      EXPECT_ALLEQUAL(mmcv::ops::knn(k, xyz, ctr).cpu(), (dt == at::kFloat ? points_ref::knn<float>(xyz, ctr, k)
-                                                                         : points_ref::knn<double>(xyz, ctr, k)));
+      EXPECT_ALLEQUAL(mmcv::ops::knn(k, xyz, ctr).cpu(), (dt == at::kFloat ? points_ref::knn_heap<float>(xyz, ctr, k)
+                                                                         : points_ref::knn_heap<double>(xyz, ctr, k)));
     }
   }
   // N < k: missing slots are 0; far points read as index 0
   auto few = at::randn({1, 3, 3}, f32());
   few.narrow(1, 2, 1).fill_(1e6);
   const auto out = mmcv::ops::knn(5, few, at::zeros({1, 2, 3}, f32()));
-  EXPECT_ALLEQUAL(out.cpu(), points_ref::knn<float>(few, at::zeros({1, 2, 3}), 5));
+  EXPECT_ALLEQUAL(out.cpu(), points_ref::knn_heap<float>(few, at::zeros({1, 2, 3}), 5));
   EXPECT_ALLEQUAL(out.narrow(1, 2, 3).cpu(), at::zeros({1, 3, 2}, at::kInt));
+}
+
+TEST_P(knn_test, heavy_ties_match_heap_simulation) {
+  // Quantised coordinates (many exactly equal distances), duplicated points, k from 1 to 20,
+  // N < k: identical to a literal loop of MMCV's heap kernel.
+  for (int64_t seed = 0; seed < 4; ++seed) {
+    at::manual_seed(seed);
+    const int64_t N = seed == 3 ? 7 : 40 + 23 * seed;
+    auto xyz = at::randint(0, 3 + seed, {2, N, 3}, f64()).to(at::kFloat);
+    auto ctr = at::randint(0, 3 + seed, {2, 9, 3}, f64()).to(at::kFloat);
+    if (N > 20) xyz.narrow(1, N - 10, 10).copy_(xyz.narrow(1, 0, 10));
+    for (int64_t k : {1, 2, 3, 5, 6, 8, 11, 16, 20}) {
+      SCOPED_TRACE(std::to_string(seed) + " k=" + std::to_string(k));
+      EXPECT_ALLEQUAL(mmcv::ops::knn(k, xyz, ctr).cpu(), points_ref::knn_heap<float>(xyz, ctr, k));
+    }
+  }
+  // all points identical; and self-knn of a coarse grid
+  const auto same = at::zeros({1, 30, 3}, f32());
+  EXPECT_ALLEQUAL(mmcv::ops::knn(13, same).cpu(), points_ref::knn_heap<float>(same, same, 13));
+  const auto grid = at::randint(0, 2, {1, 64, 3}, f64()).to(at::kFloat);
+  EXPECT_ALLEQUAL(mmcv::ops::knn(17, dev(grid)).cpu(), points_ref::knn_heap<float>(grid, grid, 17));
 }
 
 TEST_P(knn_test, transposed_self_and_tiles) {

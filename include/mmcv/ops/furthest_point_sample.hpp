@@ -54,17 +54,18 @@ template <typename DistFn>
 inline at::Tensor fps_loop(int64_t B, int64_t N, int64_t m, const at::TensorOptions& fopt, const DistFn& next_dist,
                            const at::Tensor& perm) {
   const auto lopt = fopt.dtype(at::kLong);
-  auto pos_all = at::zeros({B, m}, lopt);  // permuted positions; point 0 sits at position 0
+  // [m, B]: row j holds the permuted positions chosen at step j (point 0 sits at position 0);
+  // argmax writes straight into row j (contiguous), no copy or allocation per step.
+  auto pos_all = at::zeros({m, B}, lopt);
   if (B > 0 && m > 1) {
     auto temp = at::full({B, N}, 1e10, fopt);
-    auto pos = at::zeros({B}, lopt);
     for (int64_t j = 1; j < m; ++j) {  // host-side: FPS is sequential over the samples (no sync inside)
-      at::fmin_out(temp, temp, next_dist(pos));
-      pos = temp.argmax(1);
-      pos_all.select(1, j).copy_(pos);
+      at::fmin_out(temp, temp, next_dist(pos_all.select(0, j - 1)));
+      auto row = pos_all.select(0, j);
+      at::argmax_out(row, temp, 1);
     }
   }
-  return perm.index_select(0, pos_all.view({-1})).view({B, m}).to(at::kInt);
+  return perm.index_select(0, pos_all.t().reshape({-1})).view({B, m}).to(at::kInt);
 }
 
 }  // namespace detail
@@ -92,8 +93,9 @@ inline at::Tensor furthest_point_sample(const at::Tensor& points_xyz, int64_t nu
   const auto planes = pts.permute({2, 0, 1}).index_select(2, perm).contiguous();  // [3, B, N], permuted
   auto diff = at::empty_like(planes);
   auto d = at::empty({B, N}, pts.options());
+  auto last = at::empty({3, B, 1}, pts.options());
   const auto dist = [&](const at::Tensor& pos) {
-    const auto last = planes.gather(2, pos.view({1, B, 1}).expand({3, B, 1}));  // [3, B, 1]
+    at::gather_out(last, planes, 2, pos.view({1, B, 1}).expand({3, B, 1}));  // [3, B, 1]
     at::sub_out(diff, planes, last);
     diff.mul_(diff);
     at::add_out(d, diff[0], diff[1]);  // (dx*dx + dy*dy) + dz*dz, MMCV's order

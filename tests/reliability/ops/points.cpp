@@ -69,7 +69,7 @@ MMCV_RELIABILITY_OP(knn) {
   };
   s.check = [](const Sample& x, Verdict& v) {
     const auto out = mmcv::ops::knn(x.integer("k"), x.t("xyz"), x.t("center_xyz"));
-    v.equal(out, points_ref::knn<float>(x.t("xyz"), x.t("center_xyz"), x.integer("k")), "vs loop reference");
+    v.equal(out, points_ref::knn_heap<float>(x.t("xyz"), x.t("center_xyz"), x.integer("k")), "vs loop reference");
   };
   s.policy.emplace_back("NaN points are never neighbours (slots fill with 0)", [](Verdict& v) {
     auto xyz = fixed_cloud(3, 1, 6, 3);
